@@ -1,0 +1,210 @@
+"""Deploys the Wellhead suite, checks it, and writes `deployments/<chainId>.json` for the daemon and clients.
+
+Usage:
+    brownie run scripts/deploy.py                       # on the Anvil that brownie starts (development)
+    python scripts/deploy.py --rpc-url http://127.0.0.1:8545   # on an already running Anvil or Ganache
+
+On a local chain a DevStablecoin is deployed as the settlement token; on a real chain pass the real
+stablecoin's address (`--settlement-token`). Other modules (tests, demo, benches) call `deploy_suite`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = ROOT / "deployments"
+
+#: Chains treated as local: a DevStablecoin is deployed there and roles default to the deployer.
+LOCAL_CHAIN_IDS = {31337, 1337}
+
+#: ISO 3166-1 numeric code used for development investors (Switzerland).
+DEFAULT_JURISDICTION = 756
+
+
+class DeploymentCheckFailed(RuntimeError):
+    """The deployed suite's roles or links are not what they should be."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("deployment check failed:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class SuiteConfig:
+    """What a deployment is made of. Defaults suit a local chain."""
+
+    admin_delay: int = 0  # seconds of the two-step default-admin transfer (use days on a real chain)
+    settlement_token: str | None = None  # None: deploy a DevStablecoin (local chains only)
+    stablecoin_name: str = "Wellhead Dev USD"
+    stablecoin_symbol: str = "wUSD"
+    compliance: Any = None  # account granted COMPLIANCE_ROLE (default: deployer)
+    registrar: Any = None  # account granted REGISTRAR_ROLE (default: deployer)
+
+
+@dataclass
+class Suite:
+    """The deployed contracts (brownie Contract objects) and where they live."""
+
+    chain_id: int
+    deployer: Any
+    stablecoin: Any
+    investor_registry: Any
+    asset_registry: Any
+    shares_factory: Any
+    dev_stablecoin: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def contracts(self) -> dict[str, Any]:
+        """Name -> contract, in deployment order, for the deployment file."""
+        named = {
+            "SettlementToken": self.stablecoin,
+            "InvestorRegistry": self.investor_registry,
+            "AssetSharesFactory": self.shares_factory,
+            "AssetRegistry": self.asset_registry,
+        }
+        named.update(self.extra)
+        return named
+
+
+def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
+    """Deploys every contract of the suite from `deployer`, wires the roles, and checks the result."""
+    from brownie import AssetRegistry, AssetSharesFactory, Contract, DevStablecoin, InvestorRegistry, chain
+
+    config = config or SuiteConfig()
+    tx = {"from": deployer}
+    chain_id = chain.id
+
+    dev_stablecoin = config.settlement_token is None
+    if dev_stablecoin:
+        if chain_id not in LOCAL_CHAIN_IDS:
+            raise ValueError(f"chain {chain_id} is not local: pass the real stablecoin's address")
+        stablecoin = DevStablecoin.deploy(
+            config.stablecoin_name, config.stablecoin_symbol, config.admin_delay, deployer, tx
+        )
+        for role in ("MINTER_ROLE", "BLOCKLISTER_ROLE", "PAUSER_ROLE"):
+            stablecoin.grantRole(getattr(stablecoin, role)(), deployer, tx)
+    else:
+        stablecoin = Contract.from_abi("SettlementToken", config.settlement_token, DevStablecoin.abi)
+
+    investor_registry = InvestorRegistry.deploy(config.admin_delay, deployer, tx)
+    investor_registry.grantRole(investor_registry.COMPLIANCE_ROLE(), config.compliance or deployer, tx)
+
+    shares_factory = AssetSharesFactory.deploy(tx)
+    asset_registry = AssetRegistry.deploy(stablecoin, investor_registry, config.admin_delay, deployer, tx)
+    asset_registry.grantRole(asset_registry.REGISTRAR_ROLE(), config.registrar or deployer, tx)
+
+    suite = Suite(
+        chain_id=chain_id,
+        deployer=deployer,
+        stablecoin=stablecoin,
+        investor_registry=investor_registry,
+        asset_registry=asset_registry,
+        shares_factory=shares_factory,
+        dev_stablecoin=dev_stablecoin,
+    )
+    check_suite(suite, config)
+    return suite
+
+
+def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
+    """Verifies roles and links after deployment; raises DeploymentCheckFailed listing every problem."""
+    config = config or SuiteConfig()
+    problems: list[str] = []
+
+    def expect(condition: bool, problem: str) -> None:
+        if not condition:
+            problems.append(problem)
+
+    registry = suite.asset_registry
+    investors = suite.investor_registry
+    expect(registry.settlementToken() == suite.stablecoin.address, "AssetRegistry.settlementToken is not the stablecoin")
+    expect(registry.investorRegistry() == investors.address, "AssetRegistry.investorRegistry is not the InvestorRegistry")
+    expect(registry.owner() == suite.deployer.address, "AssetRegistry default admin is not the deployer")
+    expect(investors.owner() == suite.deployer.address, "InvestorRegistry default admin is not the deployer")
+    expect(registry.defaultAdminDelay() == config.admin_delay, "AssetRegistry admin delay differs from the config")
+    expect(
+        registry.hasRole(registry.REGISTRAR_ROLE(), config.registrar or suite.deployer),
+        "registrar lacks REGISTRAR_ROLE on AssetRegistry",
+    )
+    expect(
+        investors.hasRole(investors.COMPLIANCE_ROLE(), config.compliance or suite.deployer),
+        "compliance lacks COMPLIANCE_ROLE on InvestorRegistry",
+    )
+    if suite.dev_stablecoin:
+        expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
+        expect(
+            suite.stablecoin.hasRole(suite.stablecoin.MINTER_ROLE(), suite.deployer), "deployer cannot mint DevStablecoin"
+        )
+    for check in suite.extra.get("_checks", []):
+        problems.extend(check(suite))
+    if problems:
+        raise DeploymentCheckFailed(problems)
+
+
+def write_deployment(suite: Suite, directory: Path = DEPLOYMENTS) -> Path:
+    """Writes `<directory>/<chainId>.json`: chain id, block, and each contract's address and ABI."""
+    from brownie import web3
+
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {
+        "chainId": suite.chain_id,
+        "deployedAtBlock": web3.eth.block_number,
+        "deployer": suite.deployer.address,
+        "devStablecoin": suite.dev_stablecoin,
+        "contracts": {
+            name: {"address": contract.address, "abi": contract.abi}
+            for name, contract in suite.contracts().items()
+            if not name.startswith("_")
+        },
+    }
+    path = directory / f"{suite.chain_id}.json"
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    return path
+
+
+def main() -> Suite:
+    """`brownie run scripts/deploy.py`: deploy from the first account and write the deployment file."""
+    from brownie import accounts
+
+    suite = deploy_suite(accounts[0])
+    path = write_deployment(suite)
+    print(f"Wellhead deployed on chain {suite.chain_id}; checks passed; wrote {path.relative_to(ROOT)}")
+    for name, contract in suite.contracts().items():
+        if not name.startswith("_"):
+            print(f"  {name:<20} {contract.address}")
+    return suite
+
+
+def _cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rpc-url", required=True, help="an already running local node (Anvil or Ganache)")
+    parser.add_argument("--settlement-token", help="existing stablecoin address (default: deploy DevStablecoin)")
+    parser.add_argument("--admin-delay", type=int, default=0, help="default-admin transfer delay in seconds")
+    parser.add_argument("--out", type=Path, default=DEPLOYMENTS, help="folder for <chainId>.json")
+    args = parser.parse_args(argv)
+
+    from brownie import accounts, project
+
+    from scripts.localnode import attach_brownie
+
+    project.load(ROOT, name="WellheadProject").load_config()
+    attach_brownie(args.rpc_url)
+    suite = deploy_suite(
+        accounts[0], SuiteConfig(admin_delay=args.admin_delay, settlement_token=args.settlement_token)
+    )
+    path = write_deployment(suite, args.out)
+    print(f"Wellhead deployed on chain {suite.chain_id} at {args.rpc_url}; checks passed; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())

@@ -1,0 +1,199 @@
+"""Local chain nodes for the demo, the benches and the tests: start Anvil or Ganache, wait until they answer,
+attach brownie to them, and stop them again.
+
+brownie can launch Anvil by itself (its `development` network), but the daemon, the deploy script run
+against "an already running node" and the fault tests need a node whose URL, state file and lifetime the
+caller controls, so they use these helpers instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = ROOT / "node_modules" / ".bin"
+
+#: Anvil's and Ganache's well-known development mnemonic; their first accounts are funded.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+class NodeError(RuntimeError):
+    """A local node could not be started or did not answer."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(name: str) -> str:
+    local = NODE_BIN / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise NodeError(f"{name} not found: run `make setup` (npm ci) first")
+    return found
+
+
+def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 5.0) -> object:
+    """One JSON-RPC call without web3, for health checks and node control."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback URL)
+        reply = json.loads(response.read())
+    if "error" in reply:
+        raise NodeError(f"{method} failed: {reply['error']}")
+    return reply["result"]
+
+
+@dataclass
+class LocalNode:
+    """A node process started by this module."""
+
+    kind: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    state_path: Path | None = None
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Blocks until the node answers `eth_chainId`, or raises NodeError with its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise NodeError(f"{self.kind} exited with {self.process.returncode}: {self._log_tail()}")
+            try:
+                rpc_call(self.url, "eth_chainId", timeout=1.0)
+                return
+            except (OSError, NodeError):
+                time.sleep(0.1)
+        raise NodeError(f"{self.kind} on port {self.port} did not answer in {timeout}s: {self._log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (Anvil writes its --dump-state file on the way out), then SIGKILL if it lingers."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Starts the same node again on the same port (with its saved state, if any)."""
+        self.stop()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+
+def start_anvil(
+    port: int | None = None,
+    *,
+    state_path: Path | None = None,
+    block_time: float | None = None,
+    timestamp: int | None = None,
+    chain_id: int = 31337,
+    accounts: int = 20,
+    gas_limit: int = 30_000_000,
+    no_mining: bool = False,
+    log_dir: Path | None = None,
+) -> LocalNode:
+    """Starts Anvil on loopback.
+
+    `state_path` makes the node durable across restarts (`--state` loads it if present and dumps it on exit),
+    `block_time` mines on an interval instead of on every transaction, `no_mining` leaves transactions pending
+    until a block is mined explicitly (to test replacement of stuck transactions).
+    """
+    port = port or free_port()
+    log_dir = log_dir or ROOT / ".run"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"anvil-{port}.log"
+    args = [
+        _binary("anvil"),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--chain-id", str(chain_id),
+        "--accounts", str(accounts),
+        "--gas-limit", str(gas_limit),
+        "--mnemonic", DEV_MNEMONIC,
+        "--hardfork", "prague",
+    ]
+    if state_path is not None:
+        args += ["--state", str(state_path)]
+    if block_time is not None:
+        args += ["--block-time", str(block_time)]
+    if timestamp is not None:
+        args += ["--timestamp", str(timestamp)]
+    if no_mining:
+        args += ["--no-mining"]
+    log = log_path.open("ab")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    node = LocalNode("anvil", port, process, log_path, state_path, args)
+    node.wait_ready()
+    return node
+
+
+def start_ganache(port: int | None = None, *, chain_id: int = 1337, log_dir: Path | None = None) -> LocalNode:
+    """Starts Ganache (npm `ganache`) on loopback with the development mnemonic."""
+    port = port or free_port()
+    log_dir = log_dir or ROOT / ".run"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"ganache-{port}.log"
+    args = [
+        _binary("ganache"),
+        "--server.host", "127.0.0.1",
+        "--server.port", str(port),
+        "--chain.chainId", str(chain_id),
+        "--chain.hardfork", "shanghai",
+        "--wallet.mnemonic", DEV_MNEMONIC,
+        "--wallet.totalAccounts", "20",
+        "--miner.blockGasLimit", "30000000",
+        "--logging.quiet",
+    ]
+    log = log_path.open("ab")
+    env = dict(os.environ, NODE_OPTIONS="--max-old-space-size=2048")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    node = LocalNode("ganache", port, process, log_path, None, args)
+    node.wait_ready(timeout=60.0)
+    return node
+
+
+def attach_brownie(url: str) -> None:
+    """Connects brownie's `development` network to an already running local node at `url`.
+
+    brownie attaches (instead of launching Anvil) when something already listens at the network's host;
+    the node's unlocked accounts become `brownie.accounts`.
+    """
+    from brownie import network  # imported here: the daemon side of the project never needs brownie
+    from brownie._config import CONFIG
+
+    if network.is_connected():
+        network.disconnect(kill_rpc=False)
+    CONFIG.networks["development"]["host"] = url.rsplit(":", 1)[0]
+    CONFIG.networks["development"]["cmd_settings"]["port"] = int(url.rsplit(":", 1)[1])
+    network.connect("development")
