@@ -48,6 +48,13 @@ class SuiteConfig:
     stablecoin_symbol: str = "wUSD"
     compliance: Any = None  # account granted COMPLIANCE_ROLE (default: deployer)
     registrar: Any = None  # account granted REGISTRAR_ROLE (default: deployer)
+    # MeteringOracle
+    oracle_genesis: int | None = None  # start of epoch 0 (default: the start of the current hour, UTC)
+    epoch_length: int = 3600
+    energy_margin_bps: int = 2_000  # metered energy may exceed rated power by 20% (transient boost)
+    oracle_signers: list[str] = field(default_factory=list)  # default: the deployer alone (local chains)
+    oracle_threshold: int = 1
+    oracle_admin: Any = None  # ORACLE_ADMIN_ROLE (default: deployer)
 
 
 @dataclass
@@ -60,6 +67,7 @@ class Suite:
     investor_registry: Any
     asset_registry: Any
     shares_factory: Any
+    oracle: Any
     dev_stablecoin: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -70,6 +78,7 @@ class Suite:
             "InvestorRegistry": self.investor_registry,
             "AssetSharesFactory": self.shares_factory,
             "AssetRegistry": self.asset_registry,
+            "MeteringOracle": self.oracle,
         }
         named.update(self.extra)
         return named
@@ -77,7 +86,15 @@ class Suite:
 
 def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     """Deploys every contract of the suite from `deployer`, wires the roles, and checks the result."""
-    from brownie import AssetRegistry, AssetSharesFactory, Contract, DevStablecoin, InvestorRegistry, chain
+    from brownie import (
+        AssetRegistry,
+        AssetSharesFactory,
+        Contract,
+        DevStablecoin,
+        InvestorRegistry,
+        MeteringOracle,
+        chain,
+    )
 
     config = config or SuiteConfig()
     tx = {"from": deployer}
@@ -102,6 +119,22 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     asset_registry = AssetRegistry.deploy(stablecoin, investor_registry, config.admin_delay, deployer, tx)
     asset_registry.grantRole(asset_registry.REGISTRAR_ROLE(), config.registrar or deployer, tx)
 
+    genesis = config.oracle_genesis if config.oracle_genesis is not None else chain.time() // 3600 * 3600
+    signers = sorted(config.oracle_signers or [deployer.address], key=lambda a: int(str(a), 16))
+    oracle = MeteringOracle.deploy(
+        asset_registry,
+        genesis,
+        config.epoch_length,
+        config.energy_margin_bps,
+        signers,
+        config.oracle_threshold,
+        config.admin_delay,
+        deployer,
+        tx,
+    )
+    if config.oracle_admin is not None and config.oracle_admin != deployer:
+        oracle.grantRole(oracle.ORACLE_ADMIN_ROLE(), config.oracle_admin, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -109,6 +142,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         investor_registry=investor_registry,
         asset_registry=asset_registry,
         shares_factory=shares_factory,
+        oracle=oracle,
         dev_stablecoin=dev_stablecoin,
     )
     check_suite(suite, config)
@@ -138,6 +172,19 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(
         investors.hasRole(investors.COMPLIANCE_ROLE(), config.compliance or suite.deployer),
         "compliance lacks COMPLIANCE_ROLE on InvestorRegistry",
+    )
+    oracle = suite.oracle
+    expect(oracle.assetRegistry() == registry.address, "MeteringOracle.assetRegistry is not the AssetRegistry")
+    expect(oracle.epochLength() == config.epoch_length, "MeteringOracle.epochLength differs from the config")
+    expect(oracle.configVersion() == 1, "MeteringOracle signer set was not initialised exactly once")
+    expect(
+        oracle.hasRole(oracle.ORACLE_ADMIN_ROLE(), config.oracle_admin or suite.deployer),
+        "oracle admin lacks ORACLE_ADMIN_ROLE on MeteringOracle",
+    )
+    expected_signers = sorted(config.oracle_signers or [suite.deployer.address], key=lambda a: int(str(a), 16))
+    expect(
+        [str(a).lower() for a in oracle.signers()] == [str(a).lower() for a in expected_signers],
+        "MeteringOracle signer set differs from the config",
     )
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
@@ -196,7 +243,12 @@ def _cli(argv: list[str] | None = None) -> int:
 
     from scripts.localnode import attach_brownie
 
-    project.load(ROOT, name="WellheadProject").load_config()
+    loaded = project.load(ROOT, name="WellheadProject")
+    loaded.load_config()
+    # Outside `brownie run` nothing puts the project's contract containers into the `brownie` namespace, and
+    # `deploy_suite` imports them from there (`from brownie import AssetRegistry, ...`). `brownie run` does
+    # exactly this before it runs a script (brownie/project/scripts.py), so do the same here.
+    loaded._add_to_main_namespace()
     attach_brownie(args.rpc_url)
     suite = deploy_suite(
         accounts[0], SuiteConfig(admin_delay=args.admin_delay, settlement_token=args.settlement_token)

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
+import {IMeteringOracle} from "./interfaces/IMeteringOracle.sol";
+
+/// @title MeteringOracle
+/// @notice Accepts quorum-signed epoch reports of what each GPU asset delivered.
+/// @dev Gas shape: the signer set is committed as one 20-byte hash in the same slot as the version,
+/// threshold and energy margin, and passed in calldata, so verifying a signature reads no storage
+/// (ecrecover plus a merge-walk over the calldata set). Each report is one new storage slot; the asset's
+/// registry profile and cursor are read once per run of consecutive reports of that asset.
+contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRules {
+    /// @inheritdoc IMeteringOracle
+    bytes32 public constant ORACLE_ADMIN_ROLE = keccak256("ORACLE_ADMIN_ROLE");
+
+    bytes32 internal constant REPORT_TYPEHASH = keccak256(
+        "Report(uint256 assetId,uint64 epoch,uint64 gpuSeconds,uint64 curtailedGpuSeconds,uint16 utilizationBps,uint64 energyWh)"
+    );
+    bytes32 internal constant BATCH_TYPEHASH = keccak256(
+        "ReportBatch(uint64 configVersion,Report[] reports)Report(uint256 assetId,uint64 epoch,uint64 gpuSeconds,uint64 curtailedGpuSeconds,uint16 utilizationBps,uint64 energyWh)"
+    );
+    bytes32 internal constant ROOT_TYPEHASH =
+        keccak256("ReportRoot(uint64 configVersion,uint64 epoch,uint32 reportCount,bytes32 root)");
+
+    /// @inheritdoc IMeteringOracle
+    uint256 public constant MAX_SIGNERS = 31;
+    uint16 public constant MAX_ENERGY_MARGIN_BPS = 5_000;
+    uint64 public constant MIN_EPOCH_LENGTH = 60;
+    uint64 public constant MAX_EPOCH_LENGTH = 1 days;
+
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant SECONDS_PER_HOUR = 3600;
+
+    /// @inheritdoc IMeteringOracle
+    IAssetRegistry public immutable assetRegistry;
+    /// @inheritdoc IMeteringOracle
+    uint64 public immutable genesis;
+    /// @inheritdoc IMeteringOracle
+    uint64 public immutable epochLength;
+
+    /// @dev Everything `submit` needs besides calldata, in one slot.
+    struct Config {
+        bytes20 signerSetHash;
+        uint64 configVersion;
+        uint8 threshold;
+        uint16 energyMarginBps;
+    }
+
+    struct RootRecord {
+        bytes32 root;
+        uint32 reportCount;
+    }
+
+    Config internal _config;
+    address[] internal _signers;
+    mapping(address account => bool) public isSigner;
+    mapping(uint256 assetId => AssetCursor) internal _cursors;
+    mapping(uint256 assetId => mapping(uint64 epoch => StoredReport)) internal _reports;
+    mapping(uint64 epoch => RootRecord) internal _roots;
+
+    error BeforeGenesis(uint256 timestamp, uint64 genesis);
+
+    /// @param registry The AssetRegistry whose assets are metered.
+    /// @param genesis_ Start of epoch 0 (Unix time).
+    /// @param epochLength_ Seconds per epoch (60 s .. 1 day; 3600 by default in the deploy script).
+    /// @param energyMarginBps_ How far above rated power metered energy may go (bps).
+    /// @param initialSigners The first signer set, ascending.
+    /// @param initialThreshold Signatures needed, 1..initialSigners.length.
+    constructor(
+        IAssetRegistry registry,
+        uint64 genesis_,
+        uint64 epochLength_,
+        uint16 energyMarginBps_,
+        address[] memory initialSigners,
+        uint8 initialThreshold,
+        uint48 adminDelay,
+        address admin
+    ) EIP712("Wellhead MeteringOracle", "1") AccessControlDefaultAdminRules(adminDelay, admin) {
+        if (epochLength_ < MIN_EPOCH_LENGTH || epochLength_ > MAX_EPOCH_LENGTH) {
+            revert InvalidEpochConfig(genesis_, epochLength_);
+        }
+        if (energyMarginBps_ > MAX_ENERGY_MARGIN_BPS) {
+            revert EnergyMarginOutOfRange(energyMarginBps_, MAX_ENERGY_MARGIN_BPS);
+        }
+        assetRegistry = registry;
+        genesis = genesis_;
+        epochLength = epochLength_;
+        _config.energyMarginBps = energyMarginBps_;
+        _grantRole(ORACLE_ADMIN_ROLE, admin);
+        _setSigners(initialSigners, initialThreshold);
+    }
+
+    /* CONFIGURATION */
+
+    /// @inheritdoc IMeteringOracle
+    function setSigners(address[] calldata newSigners, uint8 newThreshold) external onlyRole(ORACLE_ADMIN_ROLE) {
+        if (
+            newThreshold == _config.threshold
+                && _hashSignerSet(newSigners) == _config.signerSetHash
+        ) revert NothingChanged();
+        _setSigners(newSigners, newThreshold);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function setEnergyMargin(uint16 newMarginBps) external onlyRole(ORACLE_ADMIN_ROLE) {
+        if (newMarginBps > MAX_ENERGY_MARGIN_BPS) revert EnergyMarginOutOfRange(newMarginBps, MAX_ENERGY_MARGIN_BPS);
+        uint16 previous = _config.energyMarginBps;
+        if (previous == newMarginBps) revert NothingChanged();
+
+        _config.energyMarginBps = newMarginBps;
+
+        emit EnergyMarginSet(previous, newMarginBps);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function startReporting(uint256 assetId, uint64 firstEpoch) external onlyRole(ORACLE_ADMIN_ROLE) {
+        if (assetRegistry.statusOf(assetId) == IAssetRegistry.AssetStatus.None) revert UnknownAsset(assetId);
+        AssetCursor storage cursor = _cursors[assetId];
+        if (cursor.started) revert ReportingAlreadyStarted(assetId, cursor.nextEpoch);
+
+        cursor.started = true;
+        cursor.nextEpoch = firstEpoch;
+
+        emit ReportingStarted(assetId, firstEpoch);
+    }
+
+    /* POSTING */
+
+    /// @inheritdoc IMeteringOracle
+    function submit(
+        uint64 version,
+        Report[] calldata reports,
+        address[] calldata signerSet,
+        Signature[] calldata signatures
+    ) external {
+        uint256 count = reports.length;
+        if (count == 0) revert EmptyBatch();
+        Config memory config = _config;
+        if (version != config.configVersion) revert ConfigVersionMismatch(version, config.configVersion);
+
+        bytes32[] memory hashes = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            hashes[i] = _hashReport(reports[i]);
+        }
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, version, keccak256(abi.encodePacked(hashes)))));
+
+        _verifyQuorum(digest, config, signerSet, signatures);
+        _storeReports(reports, hashes, config.energyMarginBps);
+
+        emit BatchAccepted(digest, version, count, signatures.length);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function commitRoot(
+        uint64 version,
+        RootCommitment calldata commitment,
+        address[] calldata signerSet,
+        Signature[] calldata signatures
+    ) external {
+        Config memory config = _config;
+        if (version != config.configVersion) revert ConfigVersionMismatch(version, config.configVersion);
+        if (commitment.root == bytes32(0)) revert EmptyRoot(commitment.epoch);
+        uint256 endsAt = _epochEnd(commitment.epoch);
+        if (endsAt > block.timestamp) revert EpochNotEnded(0, commitment.epoch, endsAt);
+        bytes32 existing = _roots[commitment.epoch].root;
+        if (existing != bytes32(0)) revert RootAlreadyCommitted(commitment.epoch, existing);
+
+        bytes32 digest = _rootDigest(version, commitment);
+        _verifyQuorum(digest, config, signerSet, signatures);
+
+        _roots[commitment.epoch] = RootRecord(commitment.root, commitment.reportCount);
+
+        emit RootCommitted(commitment.epoch, commitment.root, commitment.reportCount, digest);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function proveReports(Report[] calldata reports, bytes32[][] calldata proofs) external {
+        uint256 count = reports.length;
+        if (count == 0) revert EmptyBatch();
+        if (proofs.length != count) revert ProofCountMismatch(count, proofs.length);
+
+        bytes32[] memory hashes = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            Report calldata report = reports[i];
+            bytes32 root = _roots[report.epoch].root;
+            if (root == bytes32(0)) revert RootNotCommitted(report.epoch);
+            bytes32 leaf = _hashReport(report);
+            if (!MerkleProof.verifyCalldata(proofs[i], root, leaf)) revert InvalidProof(report.assetId, report.epoch);
+            hashes[i] = leaf;
+        }
+
+        _storeReports(reports, hashes, _config.energyMarginBps);
+    }
+
+    /* VIEWS */
+
+    /// @inheritdoc IMeteringOracle
+    function configVersion() external view returns (uint64) {
+        return _config.configVersion;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function threshold() external view returns (uint8) {
+        return _config.threshold;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function energyMarginBps() external view returns (uint16) {
+        return _config.energyMarginBps;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function signers() external view returns (address[] memory) {
+        return _signers;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function signerSetHash() external view returns (bytes20) {
+        return _config.signerSetHash;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function epochAt(uint256 timestamp) external view returns (uint64) {
+        if (timestamp < genesis) revert BeforeGenesis(timestamp, genesis);
+        return uint64((timestamp - genesis) / epochLength);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function epochEnd(uint64 epoch) external view returns (uint256) {
+        return _epochEnd(epoch);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function cursorOf(uint256 assetId) external view returns (AssetCursor memory) {
+        return _cursors[assetId];
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function hasReport(uint256 assetId, uint64 epoch) external view returns (bool) {
+        return _reports[assetId][epoch].postedAt != 0;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function getReport(uint256 assetId, uint64 epoch) public view returns (Report memory report, uint40 postedAt) {
+        StoredReport memory stored = _reports[assetId][epoch];
+        if (stored.postedAt == 0) revert ReportNotFound(assetId, epoch);
+        report = Report({
+            assetId: assetId,
+            epoch: epoch,
+            gpuSeconds: stored.gpuSeconds,
+            curtailedGpuSeconds: stored.curtailedGpuSeconds,
+            utilizationBps: stored.utilizationBps,
+            energyWh: stored.energyWh
+        });
+        postedAt = stored.postedAt;
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function reportHashOf(uint256 assetId, uint64 epoch) external view returns (bytes32) {
+        (Report memory report,) = getReport(assetId, epoch);
+        return keccak256(
+            abi.encode(
+                REPORT_TYPEHASH,
+                report.assetId,
+                report.epoch,
+                report.gpuSeconds,
+                report.curtailedGpuSeconds,
+                report.utilizationBps,
+                report.energyWh
+            )
+        );
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function rootOf(uint64 epoch) external view returns (bytes32 root, uint32 reportCount) {
+        RootRecord memory record = _roots[epoch];
+        return (record.root, record.reportCount);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function hashReport(Report calldata report) external pure returns (bytes32) {
+        return _hashReport(report);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function batchDigest(uint64 version, Report[] calldata reports) external view returns (bytes32) {
+        bytes32[] memory hashes = new bytes32[](reports.length);
+        for (uint256 i; i < reports.length; ++i) {
+            hashes[i] = _hashReport(reports[i]);
+        }
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, version, keccak256(abi.encodePacked(hashes)))));
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function rootDigest(uint64 version, RootCommitment calldata commitment) external view returns (bytes32) {
+        return _rootDigest(version, commitment);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /* INTERNAL: SIGNATURES */
+
+    /// @dev Signatures, then quorum (Chainlink OCR2's order). Each signature must recover (OpenZeppelin's
+    /// ECDSA rejects high-s and invalid v, and never returns a zero address without an error), the recovered
+    /// signers must rise strictly (so none counts twice), and each must be in the calldata set, which
+    /// itself must hash to the committed set. Both lists ascend, so one forward walk checks membership.
+    function _verifyQuorum(
+        bytes32 digest,
+        Config memory config,
+        address[] calldata signerSet,
+        Signature[] calldata signatures
+    ) internal pure {
+        bytes20 given = _hashSignerSet(signerSet);
+        if (given != config.signerSetHash) revert SignerSetMismatch(given, config.signerSetHash);
+
+        uint256 setSize = signerSet.length;
+        uint256 cursor;
+        address previous;
+        for (uint256 i; i < signatures.length; ++i) {
+            Signature calldata signature = signatures[i];
+            (address recovered, ECDSA.RecoverError error,) =
+                ECDSA.tryRecover(digest, signature.v, signature.r, signature.s);
+            if (error == ECDSA.RecoverError.InvalidSignatureS) revert HighSSignature(i, signature.s);
+            if (error != ECDSA.RecoverError.NoError) revert InvalidSignature(i);
+            if (recovered <= previous) revert SignersNotAscending(i, previous, recovered);
+            while (cursor < setSize && signerSet[cursor] < recovered) {
+                // `cursor < setSize <= MAX_SIGNERS`: cannot overflow.
+                unchecked {
+                    ++cursor;
+                }
+            }
+            if (cursor == setSize || signerSet[cursor] != recovered) revert NotSigner(i, recovered);
+            unchecked {
+                ++cursor;
+            }
+            previous = recovered;
+        }
+        if (signatures.length < config.threshold) revert QuorumNotReached(signatures.length, config.threshold);
+    }
+
+    function _setSigners(address[] memory newSigners, uint8 newThreshold) internal {
+        uint256 count = newSigners.length;
+        if (count > MAX_SIGNERS) revert TooManySigners(count, MAX_SIGNERS);
+        if (newThreshold == 0 || newThreshold > count) revert ThresholdOutOfRange(newThreshold, count);
+        address previous;
+        for (uint256 i; i < count; ++i) {
+            address signer = newSigners[i];
+            if (signer == address(0)) revert ZeroSigner(i);
+            if (signer <= previous) revert SignerSetNotAscending(i, previous, signer);
+            previous = signer;
+        }
+
+        address[] storage current = _signers;
+        for (uint256 i; i < current.length; ++i) {
+            isSigner[current[i]] = false;
+        }
+        for (uint256 i; i < count; ++i) {
+            isSigner[newSigners[i]] = true;
+        }
+        _signers = newSigners;
+        uint64 version = _config.configVersion + 1;
+        _config.configVersion = version;
+        _config.threshold = newThreshold;
+        _config.signerSetHash = bytes20(keccak256(abi.encodePacked(newSigners)));
+
+        emit SignersSet(version, newSigners, newThreshold);
+    }
+
+    function _hashSignerSet(address[] calldata signerSet) internal pure returns (bytes20) {
+        return bytes20(keccak256(abi.encodePacked(signerSet)));
+    }
+
+    /* INTERNAL: REPORTS */
+
+    /// @dev Per report, in this order: the asset exists and is active, the epoch has ended, it is exactly
+    /// the asset's next epoch, and the values are physically possible. Consecutive reports of one asset
+    /// share one registry read and one cursor write.
+    function _storeReports(Report[] calldata reports, bytes32[] memory hashes, uint16 marginBps) internal {
+        uint256 currentAsset; // asset ids start at 1: 0 means "none loaded yet"
+        uint64 next;
+        uint256 maxGpuSeconds;
+        uint256 maxEnergyWh;
+        uint256 length = epochLength;
+        for (uint256 i; i < reports.length; ++i) {
+            Report calldata report = reports[i];
+            uint256 assetId = report.assetId;
+            if (assetId != currentAsset) {
+                if (currentAsset != 0) _cursors[currentAsset].nextEpoch = next;
+                (IAssetRegistry.AssetStatus status, uint32 gpuCount, uint32 powerPerGpuW) =
+                    assetRegistry.meteringProfile(assetId);
+                if (status == IAssetRegistry.AssetStatus.None) revert UnknownAsset(assetId);
+                if (status != IAssetRegistry.AssetStatus.Active) revert AssetNotActive(assetId, status);
+                AssetCursor memory cursor = _cursors[assetId];
+                if (!cursor.started) revert ReportingNotStarted(assetId);
+                next = cursor.nextEpoch;
+                currentAsset = assetId;
+                maxGpuSeconds = uint256(gpuCount) * length;
+                maxEnergyWh = uint256(gpuCount) * powerPerGpuW * length * (BPS + marginBps) / (SECONDS_PER_HOUR * BPS);
+            }
+
+            uint64 epoch = report.epoch;
+            uint256 endsAt = _epochEnd(epoch);
+            if (endsAt > block.timestamp) revert EpochNotEnded(assetId, epoch, endsAt);
+            if (epoch < next) revert EpochAlreadyReported(assetId, epoch);
+            if (epoch > next) revert EpochGap(assetId, epoch, next);
+
+            uint256 delivered = uint256(report.gpuSeconds) + report.curtailedGpuSeconds;
+            if (delivered > maxGpuSeconds) revert GpuSecondsOutOfBounds(assetId, epoch, delivered, maxGpuSeconds);
+            if (report.utilizationBps > BPS || (report.gpuSeconds == 0 && report.utilizationBps != 0)) {
+                revert UtilizationOutOfBounds(assetId, epoch, report.utilizationBps, report.gpuSeconds);
+            }
+            if (report.energyWh > maxEnergyWh) revert EnergyOutOfBounds(assetId, epoch, report.energyWh, maxEnergyWh);
+
+            // The bounds above keep every value below 2**48: gpuCount <= 1e6 and epochLength <= 86,400 s give
+            // at most 8.64e10 GPU-seconds and 3.6e11 Wh (10 kW per GPU, +50% margin).
+            _reports[assetId][epoch] = StoredReport({
+                gpuSeconds: uint48(report.gpuSeconds),
+                curtailedGpuSeconds: uint48(report.curtailedGpuSeconds),
+                energyWh: uint48(report.energyWh),
+                utilizationBps: report.utilizationBps,
+                postedAt: uint40(block.timestamp)
+            });
+
+            emit ReportAccepted(assetId, epoch, hashes[i]);
+
+            // `epoch == next` and `next` came from storage, where it only ever grows by one per report.
+            unchecked {
+                next = epoch + 1;
+            }
+        }
+        _cursors[currentAsset].nextEpoch = next;
+    }
+
+    function _hashReport(Report calldata report) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                REPORT_TYPEHASH,
+                report.assetId,
+                report.epoch,
+                report.gpuSeconds,
+                report.curtailedGpuSeconds,
+                report.utilizationBps,
+                report.energyWh
+            )
+        );
+    }
+
+    function _rootDigest(uint64 version, RootCommitment calldata commitment) internal view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(ROOT_TYPEHASH, version, commitment.epoch, commitment.reportCount, commitment.root))
+        );
+    }
+
+    function _epochEnd(uint64 epoch) internal view returns (uint256) {
+        return uint256(genesis) + (uint256(epoch) + 1) * epochLength;
+    }
+}
