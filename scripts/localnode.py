@@ -121,13 +121,16 @@ def start_anvil(
     accounts: int = 20,
     gas_limit: int = 30_000_000,
     no_mining: bool = False,
+    base_fee: int | None = 0,
     log_dir: Path | None = None,
 ) -> LocalNode:
     """Starts Anvil on loopback.
 
     `state_path` makes the node durable across restarts (`--state` loads it if present and dumps it on exit),
     `block_time` mines on an interval instead of on every transaction, `no_mining` leaves transactions pending
-    until a block is mined explicitly (to test replacement of stuck transactions).
+    until a block is mined explicitly (to test replacement of stuck transactions). `base_fee` 0 (the default)
+    suits brownie, whose development network sends zero-priced transactions; None keeps Anvil's EIP-1559
+    base fee, which the daemon's fee tests need.
     """
     port = port or free_port()
     log_dir = log_dir or ROOT / ".run"
@@ -151,6 +154,8 @@ def start_anvil(
         args += ["--timestamp", str(timestamp)]
     if no_mining:
         args += ["--no-mining"]
+    if base_fee is not None:
+        args += ["--block-base-fee-per-gas", str(base_fee)]
     log = log_path.open("ab")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     node = LocalNode("anvil", port, process, log_path, state_path, args)
@@ -197,3 +202,21 @@ def attach_brownie(url: str) -> None:
     CONFIG.networks["development"]["host"] = url.rsplit(":", 1)[0]
     CONFIG.networks["development"]["cmd_settings"]["port"] = int(url.rsplit(":", 1)[1])
     network.connect("development")
+
+
+def load_project() -> object:
+    """Loads this brownie project outside `brownie run`/`brownie test` and makes its contract containers
+    importable as `from brownie import AssetRegistry, ...`, as they are inside brownie's own commands.
+
+    Returns the loaded project. (brownie 1.22 does the same in `brownie run` with the private
+    `_add_to_main_namespace`; the version is pinned in the Makefile.)
+    """
+    from brownie import project
+
+    loaded = project.get_loaded_projects()
+    if loaded:
+        return loaded[0]
+    active = project.load(ROOT, name="WellheadProject")
+    active.load_config()
+    active._add_to_main_namespace()
+    return active
