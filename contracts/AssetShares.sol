@@ -64,10 +64,7 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     uint256 public proceedsOutstanding;
 
     /// @dev Deployed by the registry inside `registerAsset`; the registry is `msg.sender`.
-    constructor(uint256 assetId_, string memory name_, string memory symbol_)
-        ERC20(name_, symbol_)
-        ERC20Permit(name_)
-    {
+    constructor(uint256 assetId_, string memory name_, string memory symbol_) ERC20(name_, symbol_) ERC20Permit(name_) {
         assetId = assetId_;
         registry = IAssetRegistry(msg.sender);
         settlementToken = IAssetRegistry(msg.sender).settlementToken();

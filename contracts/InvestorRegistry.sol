@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 
 import {IInvestorRegistry} from "./interfaces/IInvestorRegistry.sol";
 
@@ -25,10 +26,7 @@ contract InvestorRegistry is IInvestorRegistry, AccessControlDefaultAdminRules {
     /* COMPLIANCE */
 
     /// @inheritdoc IInvestorRegistry
-    function addInvestor(address investor, uint64 kycExpiry, uint16 jurisdiction)
-        external
-        onlyRole(COMPLIANCE_ROLE)
-    {
+    function addInvestor(address investor, uint64 kycExpiry, uint16 jurisdiction) external onlyRole(COMPLIANCE_ROLE) {
         _checkRecord(investor, kycExpiry, jurisdiction);
         Investor storage record = _investors[investor];
         if (record.status == InvestorStatus.Verified) revert InvestorAlreadyVerified(investor);
@@ -41,10 +39,7 @@ contract InvestorRegistry is IInvestorRegistry, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IInvestorRegistry
-    function renewInvestor(address investor, uint64 kycExpiry, uint16 jurisdiction)
-        external
-        onlyRole(COMPLIANCE_ROLE)
-    {
+    function renewInvestor(address investor, uint64 kycExpiry, uint16 jurisdiction) external onlyRole(COMPLIANCE_ROLE) {
         _checkRecord(investor, kycExpiry, jurisdiction);
         Investor storage record = _investors[investor];
         if (record.status != InvestorStatus.Verified) revert InvestorNotVerified(investor);
@@ -92,8 +87,7 @@ contract InvestorRegistry is IInvestorRegistry, AccessControlDefaultAdminRules {
     /// @inheritdoc IInvestorRegistry
     function canHold(address account) public view returns (bool) {
         Investor memory record = _investors[account];
-        return record.approvedHolder
-            || (record.status == InvestorStatus.Verified && record.kycExpiry > block.timestamp);
+        return record.approvedHolder || (record.status == InvestorStatus.Verified && record.kycExpiry > block.timestamp);
     }
 
     /// @inheritdoc IInvestorRegistry

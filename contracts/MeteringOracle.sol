@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
@@ -101,10 +102,9 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
 
     /// @inheritdoc IMeteringOracle
     function setSigners(address[] calldata newSigners, uint8 newThreshold) external onlyRole(ORACLE_ADMIN_ROLE) {
-        if (
-            newThreshold == _config.threshold
-                && _hashSignerSet(newSigners) == _config.signerSetHash
-        ) revert NothingChanged();
+        if (newThreshold == _config.threshold && _hashSignerSet(newSigners) == _config.signerSetHash) {
+            revert NothingChanged();
+        }
         _setSigners(newSigners, newThreshold);
     }
 
@@ -149,7 +149,8 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         for (uint256 i; i < count; ++i) {
             hashes[i] = _hashReport(reports[i]);
         }
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, version, keccak256(abi.encodePacked(hashes)))));
+        bytes32 digest =
+            _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, version, keccak256(abi.encodePacked(hashes)))));
 
         _verifyQuorum(digest, config, signerSet, signatures);
         _storeReports(reports, hashes, config.energyMarginBps);

@@ -55,6 +55,8 @@ class SuiteConfig:
     oracle_signers: list[str] = field(default_factory=list)  # default: the deployer alone (local chains)
     oracle_threshold: int = 1
     oracle_admin: Any = None  # ORACLE_ADMIN_ROLE (default: deployer)
+    # LeaseMarket
+    grace_period: int = 6 * 3600  # an epoch unreported this long after its end settles as void
 
 
 @dataclass
@@ -68,6 +70,9 @@ class Suite:
     asset_registry: Any
     shares_factory: Any
     oracle: Any
+    lease_market: Any
+    lease_positions: Any
+    lease_lens: Any
     dev_stablecoin: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +84,9 @@ class Suite:
             "AssetSharesFactory": self.shares_factory,
             "AssetRegistry": self.asset_registry,
             "MeteringOracle": self.oracle,
+            "LeaseMarket": self.lease_market,
+            "LeasePositions": self.lease_positions,
+            "LeaseMarketLens": self.lease_lens,
         }
         named.update(self.extra)
         return named
@@ -92,6 +100,11 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         Contract,
         DevStablecoin,
         InvestorRegistry,
+        LeaseMarket,
+        LeaseMarketLens,
+        LeasePositions,
+        LeasePositionsFactory,
+        LeaseSettlement,
         MeteringOracle,
         chain,
     )
@@ -135,6 +148,13 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     if config.oracle_admin is not None and config.oracle_admin != deployer:
         oracle.grantRole(oracle.ORACLE_ADMIN_ROLE(), config.oracle_admin, tx)
 
+    # External libraries first: brownie links them into the contracts that use them.
+    LeaseSettlement.deploy(tx)
+    LeasePositionsFactory.deploy(tx)
+    lease_market = LeaseMarket.deploy(asset_registry, oracle, config.grace_period, tx)
+    lease_positions = LeasePositions.at(lease_market.positions())
+    lease_lens = LeaseMarketLens.deploy(lease_market, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -143,6 +163,9 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         asset_registry=asset_registry,
         shares_factory=shares_factory,
         oracle=oracle,
+        lease_market=lease_market,
+        lease_positions=lease_positions,
+        lease_lens=lease_lens,
         dev_stablecoin=dev_stablecoin,
     )
     check_suite(suite, config)
@@ -186,6 +209,13 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
         [str(a).lower() for a in oracle.signers()] == [str(a).lower() for a in expected_signers],
         "MeteringOracle signer set differs from the config",
     )
+    market = suite.lease_market
+    expect(market.oracle() == oracle.address, "LeaseMarket.oracle is not the MeteringOracle")
+    expect(market.assetRegistry() == registry.address, "LeaseMarket.assetRegistry is not the AssetRegistry")
+    expect(market.settlementToken() == suite.stablecoin.address, "LeaseMarket.settlementToken is not the stablecoin")
+    expect(suite.lease_positions.market() == market.address, "LeasePositions.market is not the LeaseMarket")
+    expect(suite.lease_lens.market() == market.address, "LeaseMarketLens.market is not the LeaseMarket")
+    expect(market.gracePeriod() == config.grace_period, "LeaseMarket.gracePeriod differs from the config")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(
@@ -239,16 +269,14 @@ def _cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEPLOYMENTS, help="folder for <chainId>.json")
     args = parser.parse_args(argv)
 
-    from brownie import accounts, project
+    from brownie import accounts
 
-    from scripts.localnode import attach_brownie
+    from scripts.localnode import attach_brownie, load_project
 
-    loaded = project.load(ROOT, name="WellheadProject")
-    loaded.load_config()
     # Outside `brownie run` nothing puts the project's contract containers into the `brownie` namespace, and
-    # `deploy_suite` imports them from there (`from brownie import AssetRegistry, ...`). `brownie run` does
-    # exactly this before it runs a script (brownie/project/scripts.py), so do the same here.
-    loaded._add_to_main_namespace()
+    # `deploy_suite` imports them from there (`from brownie import AssetRegistry, ...`): load_project does
+    # what `brownie run` does before it runs a script.
+    load_project()
     attach_brownie(args.rpc_url)
     suite = deploy_suite(
         accounts[0], SuiteConfig(admin_delay=args.admin_delay, settlement_token=args.settlement_token)

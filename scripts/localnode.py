@@ -202,6 +202,29 @@ def attach_brownie(url: str) -> None:
     CONFIG.networks["development"]["host"] = url.rsplit(":", 1)[0]
     CONFIG.networks["development"]["cmd_settings"]["port"] = int(url.rsplit(":", 1)[1])
     network.connect("development")
+    _price_transactions_for_node()
+
+
+def _price_transactions_for_node() -> None:
+    """Makes brownie's transactions acceptable to the attached node.
+
+    brownie's `development` network sends legacy transactions priced at 0, which only a node started with a
+    zero base fee accepts (the Anvil that brownie or `start_anvil` launches). A node that keeps its EIP-1559
+    base fee (Ganache always does; so does a plain `anvil`) rejects them ("max fee per gas less than block
+    base fee") or leaves them pending forever. There, send EIP-1559 transactions priced from the node: the
+    priority fee it suggests and a max fee of twice the base fee plus that (brownie's own `priority_fee:
+    auto` rule, as on its live networks).
+    """
+    from brownie import web3
+    from brownie._config import CONFIG
+
+    base_fee = web3.eth.get_block("latest").get("baseFeePerGas") or 0
+    if base_fee == 0:
+        return
+    settings = CONFIG.active_network["settings"]
+    settings["gas_price"] = None
+    settings["max_fee"] = None
+    settings["priority_fee"] = "auto"
 
 
 def load_project() -> object:

@@ -118,8 +118,7 @@ interface IAssetRegistry {
     function setStatus(uint256 assetId, AssetStatus status) external;
 
     /// @notice Updates PUE, tariff and operator fee (registrar only: they decide investors' net).
-    function setEconomics(uint256 assetId, uint16 pueBps, uint128 energyTariffPerKWh, uint16 operatorFeeBps)
-        external;
+    function setEconomics(uint256 assetId, uint16 pueBps, uint128 energyTariffPerKWh, uint16 operatorFeeBps) external;
 
     /// @notice Hands the asset to a new operator.
     function setOperator(uint256 assetId, address operator) external;

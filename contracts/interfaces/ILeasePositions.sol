@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
+
+/// @title IERC4907
+/// @notice ERC-4907: an NFT owner names a user (here: who runs jobs on the leased GPUs) until a time.
+interface IERC4907 {
+    event UpdateUser(uint256 indexed tokenId, address indexed user, uint64 expires);
+
+    function setUser(uint256 tokenId, address user, uint64 expires) external;
+
+    function userOf(uint256 tokenId) external view returns (address);
+
+    function userExpires(uint256 tokenId) external view returns (uint256);
+}
+
+/// @title ILeasePositions
+/// @notice The lease positions of a LeaseMarket as ERC-721 tokens (token id = lease id): transferable, so
+/// capacity has a secondary market, with an ERC-4907 user who may run jobs until a time. The token's owner
+/// is the lessee: it extends, terminates and collects the lease's refunds in the market. A transfer clears
+/// the user, as ERC-4907's reference implementation does.
+interface ILeasePositions is IERC721, IERC4907 {
+    error OnlyMarket(address caller);
+    error NotUserManager(uint256 tokenId, address caller);
+
+    /// @notice The LeaseMarket that created this contract and alone mints positions.
+    function market() external view returns (address);
+
+    /// @notice Mints lease `leaseId` to `lessee` (market only).
+    function mint(address lessee, uint256 leaseId) external;
+}

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {IAssetRegistry} from "../interfaces/IAssetRegistry.sol";
+import {ILeaseMarket} from "../interfaces/ILeaseMarket.sol";
+import {IMeteringOracle} from "../interfaces/IMeteringOracle.sol";
+
+/// @notice An asset's place in the market: enrolled in `firstEpoch`, settled up to `nextSettleEpoch`.
+struct AssetMarket {
+    bool enrolled;
+    uint64 firstEpoch;
+    uint64 nextSettleEpoch;
+    uint32 offeredGpus;
+}
+
+/// @dev Rate and GPU changes that take effect when an epoch is settled: a lease adds at its start and
+/// subtracts at its end. `boundary` marks epochs where the offer's indexes must be snapshotted (a lease
+/// starts or ends there), even when the changes of that epoch cancel out.
+struct Delta {
+    int128 rate;
+    int32 gpus;
+    bool boundary;
+}
+
+/// @dev Cumulative indexes of an offer before an epoch was settled.
+struct IndexPoint {
+    uint128 charge;
+    uint128 credit;
+}
+
+/// @dev What one epoch's report says, as fractions of the asset's capacity.
+struct Measurement {
+    bool voided;
+    uint256 deliveredWad;
+    uint256 availableWad;
+    uint16 utilizationBps;
+    uint64 gpuSeconds;
+    uint64 energyWh;
+    bytes32 reportHash;
+}
+
+/// @dev How one epoch's revenue splits.
+struct Split {
+    uint256 gross;
+    uint256 credits;
+    uint256 energyCost;
+    uint256 fee;
+    uint256 net;
+    uint256 added;
+    uint32 leasedGpus;
+    address operator;
+    address shares;
+}
+
+/// @notice Everything the LeaseMarket stores, in one struct so that the settlement library can reach it.
+struct LeaseStorage {
+    uint256 offerCount;
+    uint256 leaseCount;
+    mapping(uint256 assetId => AssetMarket) markets;
+    mapping(uint256 assetId => uint256[]) assetOffers;
+    mapping(uint256 offerId => ILeaseMarket.OfferTerms) terms;
+    mapping(uint256 offerId => ILeaseMarket.OfferState) offerStates;
+    mapping(uint256 offerId => mapping(uint64 epoch => Delta)) deltas;
+    mapping(uint256 offerId => mapping(uint64 epoch => IndexPoint)) indexAt;
+    mapping(uint256 leaseId => ILeaseMarket.Lease) leases;
+    mapping(uint256 assetId => mapping(uint64 epoch => ILeaseMarket.EpochSettlement)) settlements;
+    mapping(address operator => uint256) operatorBalance;
+    mapping(uint256 assetId => uint256) deferredShareRevenue;
+    mapping(uint256 assetId => mapping(uint64 epoch => uint256)) addedRevenue;
+}
+
+/// @notice The market's immutables, handed to the library.
+struct MarketConfig {
+    IAssetRegistry registry;
+    IMeteringOracle oracle;
+    uint64 genesis;
+    uint64 epochLength;
+    uint64 gracePeriod;
+}
+
+/// @title LeaseSettlement
+/// @notice The LeaseMarket's epoch settlement, as an external library reached by DELEGATECALL (the market
+/// would not fit the contract size limit with it): its events and storage writes are the market's own.
+library LeaseSettlement {
+    uint256 internal constant WAD = 1e18;
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant SECONDS_PER_HOUR = 3600;
+    uint256 internal constant WH_PER_KWH = 1000;
+    bytes32 internal constant LEASE_SOURCE = "LEASE";
+    uint256 internal constant MAX_OFFERS_PER_ASSET = 8;
+    uint128 internal constant MAX_PRICE_PER_GPU_HOUR = type(uint96).max;
+
+    function settleable(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch)
+        public
+        view
+        returns (bool)
+    {
+        if (config.oracle.hasReport(assetId, epoch)) return true;
+        return block.timestamp >= _epochEndOf(config, epoch) + config.gracePeriod;
+    }
+
+    /// @dev One epoch of one asset: read the report (or void it), advance every offer's indexes, split the
+    /// revenue, record the audit trail, credit the operator's balance and pay the share holders last.
+    /* OFFERS */
+
+    /// @notice `ILeaseMarket.createOffer`: the asset's operator reserves GPUs of it for an offer.
+    function createOffer(LeaseStorage storage $, MarketConfig memory config, ILeaseMarket.OfferTerms calldata terms)
+        public
+        returns (uint256 offerId)
+    {
+        uint256 assetId = terms.assetId;
+        (IAssetRegistry.AssetStatus status, uint32 gpuCount,) = config.registry.meteringProfile(assetId);
+        if (status != IAssetRegistry.AssetStatus.Active) revert ILeaseMarket.AssetNotActive(assetId, status);
+        if (config.registry.operatorOf(assetId) != msg.sender) revert ILeaseMarket.NotOperator(assetId, msg.sender);
+        _checkTerms(terms);
+        AssetMarket storage market = $.markets[assetId];
+        if ($.assetOffers[assetId].length >= MAX_OFFERS_PER_ASSET) {
+            revert ILeaseMarket.TooManyOffers(assetId, MAX_OFFERS_PER_ASSET);
+        }
+        uint256 available = gpuCount - market.offeredGpus;
+        if (terms.gpus > available) revert ILeaseMarket.OfferCapacityExceeded(assetId, terms.gpus, available);
+
+        if (!market.enrolled) enroll($, config, assetId);
+        market.offeredGpus += terms.gpus;
+        offerId = ++$.offerCount;
+        $.terms[offerId] = terms;
+        $.offerStates[offerId].active = true;
+        $.assetOffers[assetId].push(offerId);
+
+        emit ILeaseMarket.OfferCreated(offerId, assetId, terms.gpus, terms.pricePerGpuHour, terms.leaseClass);
+    }
+
+    /// @notice Enrols an asset: its settlement starts with the epoch in progress (leases start after it).
+    function enroll(LeaseStorage storage $, MarketConfig memory config, uint256 assetId) public {
+        uint64 epoch = uint64((block.timestamp - config.genesis) / config.epochLength);
+        AssetMarket storage market = $.markets[assetId];
+        market.enrolled = true;
+        market.firstEpoch = epoch;
+        market.nextSettleEpoch = epoch;
+        emit ILeaseMarket.AssetEnrolled(assetId, epoch);
+    }
+
+    function _checkTerms(ILeaseMarket.OfferTerms calldata terms) internal pure {
+        if (terms.gpus == 0) revert ILeaseMarket.InvalidOfferGpus(terms.gpus);
+        if (terms.pricePerGpuHour == 0 || terms.pricePerGpuHour > MAX_PRICE_PER_GPU_HOUR) {
+            revert ILeaseMarket.InvalidOfferPrice(terms.pricePerGpuHour, MAX_PRICE_PER_GPU_HOUR);
+        }
+        if (terms.minTermEpochs == 0 || terms.minTermEpochs > terms.maxTermEpochs) {
+            revert ILeaseMarket.InvalidOfferTerm(terms.minTermEpochs, terms.maxTermEpochs);
+        }
+        if (terms.slaUptimeBps > BPS || terms.slaCreditBps > BPS) {
+            revert ILeaseMarket.InvalidOfferSla(terms.slaUptimeBps, terms.slaCreditBps);
+        }
+        if (terms.cancelPenaltyBps > BPS) revert ILeaseMarket.InvalidCancelPenalty(terms.cancelPenaltyBps);
+        ILeaseMarket.DynamicPricing calldata pricing = terms.pricing;
+        if (
+            pricing.enabled
+                && (pricing.targetUtilizationBps == 0
+                    || pricing.targetUtilizationBps > BPS
+                    || pricing.maxChangeBps == 0
+                    || pricing.maxChangeBps > BPS
+                    || pricing.minPricePerGpuHour == 0
+                    || pricing.minPricePerGpuHour > terms.pricePerGpuHour
+                    || pricing.maxPricePerGpuHour < terms.pricePerGpuHour
+                    || pricing.maxPricePerGpuHour > MAX_PRICE_PER_GPU_HOUR)
+        ) {
+            revert ILeaseMarket.InvalidDynamicPricing(
+                pricing.targetUtilizationBps,
+                pricing.maxChangeBps,
+                pricing.minPricePerGpuHour,
+                pricing.maxPricePerGpuHour
+            );
+        }
+    }
+
+    /* SETTLEMENT */
+
+    /// @notice Settles every settleable epoch of an asset from its next one up to `lastEpoch`.
+    function settleThrough(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 lastEpoch)
+        public
+        returns (uint256 settled)
+    {
+        AssetMarket storage market = $.markets[assetId];
+        if (!market.enrolled) revert ILeaseMarket.AssetNotEnrolled(assetId);
+        uint64 epoch = market.nextSettleEpoch;
+        while (epoch <= lastEpoch && settleable($, config, assetId, epoch)) {
+            settle($, config, assetId, epoch);
+            ++epoch;
+            ++settled;
+        }
+        if (settled == 0) revert ILeaseMarket.EpochNotSettleable(assetId, epoch, market.nextSettleEpoch);
+    }
+
+    function settle(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch) public {
+        Measurement memory m = _measure($, config, assetId, epoch);
+        Split memory split = _split($, config, assetId, epoch, m);
+        _record($, config, assetId, epoch, m, split);
+        $.markets[assetId].nextSettleEpoch = epoch + 1;
+        uint256 operatorShare = split.energyCost + split.fee;
+        if (operatorShare != 0) $.operatorBalance[split.operator] += operatorShare;
+
+        if (m.voided) emit ILeaseMarket.EpochVoided(assetId, epoch);
+        emit ILeaseMarket.EpochSettled(
+            assetId, epoch, m.reportHash, split.gross, split.credits, split.energyCost, split.fee, split.net
+        );
+
+        if (split.net != 0) depositToShares($, assetId, split.shares, split.net);
+    }
+
+    /// @dev `gross = credits + energyCost + fee + net`, exactly.
+    function _split(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        uint256 assetId,
+        uint64 epoch,
+        Measurement memory m
+    ) internal returns (Split memory split) {
+        uint256 charged;
+        (split.gross, charged, split.leasedGpus) = _advanceOffers($, config, assetId, epoch, m);
+        split.added = $.addedRevenue[assetId][epoch];
+        split.gross += split.added;
+        uint256 revenue = charged + split.added;
+        split.credits = split.gross - revenue;
+        uint16 pueBps;
+        uint128 tariff;
+        uint16 feeBps;
+        (split.operator, split.shares, pueBps, tariff, feeBps) = config.registry.economicsOf(assetId);
+        // Facility energy (IT energy x PUE) at the tariff per kWh, never more than the epoch's revenue: in a
+        // loss-making epoch the operator takes all the revenue and bears the rest of its energy bill.
+        split.energyCost = Math.min(uint256(m.energyWh) * pueBps * tariff / (BPS * WH_PER_KWH), revenue);
+        split.fee = (revenue - split.energyCost) * feeBps / BPS;
+        split.net = revenue - split.energyCost - split.fee;
+    }
+
+    function _record(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        uint256 assetId,
+        uint64 epoch,
+        Measurement memory m,
+        Split memory split
+    ) internal {
+        ILeaseMarket.EpochSettlement memory previous =
+            epoch > $.markets[assetId].firstEpoch ? $.settlements[assetId][epoch - 1] : _emptySettlement();
+        // Amounts are bounded by the token's supply and GPU-seconds and Wh by the oracle's 48-bit bounds, so
+        // the 128- and 64-bit fields hold decades of epochs.
+        $.settlements[assetId][epoch] = ILeaseMarket.EpochSettlement({
+            reportHash: m.reportHash,
+            gross: uint128(split.gross),
+            credits: uint128(split.credits),
+            energyCost: uint128(split.energyCost),
+            fee: uint128(split.fee),
+            net: uint128(split.net),
+            addedRevenue: uint128(split.added),
+            cumulativeNet: uint128(previous.cumulativeNet + split.net),
+            cumulativeGpuSeconds: previous.cumulativeGpuSeconds + m.gpuSeconds,
+            cumulativeEnergyWh: previous.cumulativeEnergyWh + m.energyWh,
+            cumulativeBusyGpuSeconds: previous.cumulativeBusyGpuSeconds
+                + uint64(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
+            leasedGpus: split.leasedGpus,
+            voided: m.voided
+        });
+    }
+
+    function _measure(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch)
+        internal
+        view
+        returns (Measurement memory m)
+    {
+        if (!config.oracle.hasReport(assetId, epoch)) {
+            uint256 voidableAt = _epochEndOf(config, epoch) + config.gracePeriod;
+            if (block.timestamp < voidableAt) revert ILeaseMarket.ReportPending(assetId, epoch, voidableAt);
+            m.voided = true;
+            return m;
+        }
+        (IMeteringOracle.Report memory report,) = config.oracle.getReport(assetId, epoch);
+        (, uint32 gpuCount,) = config.registry.meteringProfile(assetId);
+        uint256 capacity = uint256(gpuCount) * config.epochLength;
+        // The oracle bounds gpuSeconds + curtailedGpuSeconds by the capacity, so both fractions are <= 1.
+        m.deliveredWad = uint256(report.gpuSeconds) * WAD / capacity;
+        m.availableWad = (uint256(report.gpuSeconds) + report.curtailedGpuSeconds) * WAD / capacity;
+        m.utilizationBps = report.utilizationBps;
+        m.gpuSeconds = report.gpuSeconds;
+        m.energyWh = report.energyWh;
+        m.reportHash = config.oracle.hashReport(report);
+    }
+
+    /// @dev Advances each offer of the asset through `epoch`. Cost grows with the offers of the asset (at
+    /// most MAX_OFFERS_PER_ASSET), never with its leases. Each offer's amounts floor separately, so
+    /// charged <= gross holds.
+    function _advanceOffers(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        uint256 assetId,
+        uint64 epoch,
+        Measurement memory m
+    ) internal returns (uint256 gross, uint256 charged, uint32 leasedGpus) {
+        uint256[] storage offers = $.assetOffers[assetId];
+        uint256 count = offers.length;
+        for (uint256 i; i < count; ++i) {
+            (uint256 offerGross, uint256 offerCharged, uint32 offerGpus) = _advanceOffer($, config, offers[i], epoch, m);
+            gross += offerGross;
+            charged += offerCharged;
+            leasedGpus += offerGpus;
+        }
+    }
+
+    /// @dev Applies the lease starts and ends scheduled at `epoch` (snapshotting the indexes first), bills
+    /// the offer's running rate for the delivered fraction less any SLA credit, and moves a dynamic price.
+    function _advanceOffer(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        uint256 offerId,
+        uint64 epoch,
+        Measurement memory m
+    ) internal returns (uint256 gross, uint256 charged, uint32 activeGpus) {
+        ILeaseMarket.OfferState memory state = $.offerStates[offerId];
+        Delta memory delta = $.deltas[offerId][epoch];
+        if (delta.boundary) {
+            $.indexAt[offerId][epoch] = IndexPoint(state.chargeIndex, state.creditIndex);
+            // The changes scheduled here were added when leases opened: the sums never go negative.
+            state.rateSum = uint128(int128(state.rateSum) + delta.rate);
+            state.activeGpus = uint32(int32(state.activeGpus) + delta.gpus);
+            delete $.deltas[offerId][epoch];
+        }
+        ILeaseMarket.OfferTerms storage terms = $.terms[offerId];
+        if (state.rateSum != 0 && !m.voided) {
+            uint256 slaMetric = terms.leaseClass == ILeaseMarket.LeaseClass.Firm ? m.deliveredWad : m.availableWad;
+            uint256 creditBps = slaMetric * BPS < uint256(terms.slaUptimeBps) * WAD ? terms.slaCreditBps : 0;
+            uint256 chargeWad = m.deliveredWad * (BPS - creditBps) / BPS;
+            state.chargeIndex += uint128(chargeWad);
+            state.creditIndex += uint128(m.deliveredWad - chargeWad);
+            uint256 epochRate = uint256(state.rateSum) * config.epochLength;
+            gross = epochRate * m.deliveredWad / (SECONDS_PER_HOUR * WAD);
+            charged = epochRate * chargeWad / (SECONDS_PER_HOUR * WAD);
+        }
+        $.offerStates[offerId] = state;
+        if (terms.pricing.enabled && !m.voided) _repriceOffer($, config, offerId, epoch, terms, m.utilizationBps);
+        return (gross, charged, state.activeGpus);
+    }
+
+    /// @dev EIP-1559 style: price x (1 + maxChange x (utilisation - target) / target), the relative
+    /// deviation capped at +-100%, then kept within the offer's floor and ceiling.
+    function _repriceOffer(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        uint256 offerId,
+        uint64 epoch,
+        ILeaseMarket.OfferTerms storage terms,
+        uint16 utilizationBps
+    ) internal {
+        ILeaseMarket.DynamicPricing memory pricing = terms.pricing;
+        uint256 price = terms.pricePerGpuHour;
+        uint256 target = pricing.targetUtilizationBps;
+        uint256 next;
+        if (utilizationBps >= target) {
+            uint256 deviation = Math.min((utilizationBps - target) * BPS / target, BPS);
+            next = price + price * pricing.maxChangeBps * deviation / (BPS * BPS);
+        } else {
+            uint256 deviation = (target - utilizationBps) * BPS / target;
+            next = price - price * pricing.maxChangeBps * deviation / (BPS * BPS);
+        }
+        next = Math.min(Math.max(next, pricing.minPricePerGpuHour), pricing.maxPricePerGpuHour);
+        if (next != price) {
+            terms.pricePerGpuHour = uint128(next);
+            emit ILeaseMarket.OfferPriceUpdated(offerId, epoch, uint128(next));
+        }
+    }
+
+    function depositToShares(LeaseStorage storage $, uint256 assetId, address shares, uint256 amount)
+        public
+        returns (bool)
+    {
+        try ILeaseMarket(address(this)).depositToSharesAsMarket(shares, amount) {
+            return true;
+        } catch {
+            $.deferredShareRevenue[assetId] += amount;
+            emit ILeaseMarket.ShareRevenueDeferred(assetId, amount);
+            return false;
+        }
+    }
+
+    function _epochEndOf(MarketConfig memory config, uint64 epoch) internal view returns (uint256) {
+        return uint256(config.genesis) + (uint256(epoch) + 1) * config.epochLength;
+    }
+    function _emptySettlement() internal pure returns (ILeaseMarket.EpochSettlement memory empty) {}
+}
