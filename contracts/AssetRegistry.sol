@@ -185,6 +185,11 @@ contract AssetRegistry is IAssetRegistry, AccessControlDefaultAdminRules {
         return _known(assetId).shares;
     }
 
+    /// @inheritdoc IAssetRegistry
+    function commissionedAtOf(uint256 assetId) external view returns (uint64) {
+        return _known(assetId).commissionedAt;
+    }
+
     /* INTERNAL */
 
     function _known(uint256 assetId) internal view returns (Asset storage asset) {

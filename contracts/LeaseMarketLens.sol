@@ -59,11 +59,7 @@ contract LeaseMarketLens is ILeaseMarketLens {
     }
 
     /// @inheritdoc ILeaseMarketLens
-    function annualizedYieldBps(uint256 assetId, uint64 window, uint256 pricePerShare)
-        external
-        view
-        returns (uint256)
-    {
+    function annualizedYieldBps(uint256 assetId, uint64 window, uint256 pricePerShare) external view returns (uint256) {
         if (pricePerShare == 0) return 0;
         return annualizedNetPerShare(assetId, window) * BPS / pricePerShare;
     }

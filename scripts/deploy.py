@@ -57,6 +57,11 @@ class SuiteConfig:
     oracle_admin: Any = None  # ORACLE_ADMIN_ROLE (default: deployer)
     # LeaseMarket
     grace_period: int = 6 * 3600  # an epoch unreported this long after its end settles as void
+    # Lending
+    borrow_margin_wad: int = 5 * 10**16  # borrowing stops 5 points below the liquidation LTV
+    lltvs: tuple[int, ...] = (5 * 10**17, 625 * 10**15)  # 50% and 62.5%
+    # LinearKinkIrm: 2% base, +8% up to the 80% kink, then +100% to full utilisation (annual, WAD)
+    irm_params: tuple[int, int, int, int] = (2 * 10**16, 8 * 10**16, 10**18, 8 * 10**17)
 
 
 @dataclass
@@ -73,6 +78,9 @@ class Suite:
     lease_market: Any
     lease_positions: Any
     lease_lens: Any
+    valuation: Any
+    irm: Any
+    lending_factory: Any
     dev_stablecoin: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +95,9 @@ class Suite:
             "LeaseMarket": self.lease_market,
             "LeasePositions": self.lease_positions,
             "LeaseMarketLens": self.lease_lens,
+            "YieldValuation": self.valuation,
+            "LinearKinkIrm": self.irm,
+            "LendingFactory": self.lending_factory,
         }
         named.update(self.extra)
         return named
@@ -105,7 +116,11 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LeasePositions,
         LeasePositionsFactory,
         LeaseSettlement,
+        LendingFactory,
+        LendingMarketDeployer,
+        LinearKinkIrm,
         MeteringOracle,
+        YieldValuation,
         chain,
     )
 
@@ -155,6 +170,16 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     lease_positions = LeasePositions.at(lease_market.positions())
     lease_lens = LeaseMarketLens.deploy(lease_market, tx)
 
+    valuation = YieldValuation.deploy(lease_market, config.admin_delay, deployer, tx)
+    irm = LinearKinkIrm.deploy(*config.irm_params, tx)
+    LendingMarketDeployer.deploy(tx)
+    lending_factory = LendingFactory.deploy(asset_registry, config.borrow_margin_wad, config.admin_delay, deployer, tx)
+    investor_registry.grantRole(investor_registry.HOLDER_MANAGER_ROLE(), lending_factory, tx)
+    lending_factory.setIrmEnabled(irm, True, tx)
+    lending_factory.setValuationEnabled(valuation, True, tx)
+    for lltv in config.lltvs:
+        lending_factory.setLltvEnabled(lltv, True, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -166,6 +191,9 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         lease_market=lease_market,
         lease_positions=lease_positions,
         lease_lens=lease_lens,
+        valuation=valuation,
+        irm=irm,
+        lending_factory=lending_factory,
         dev_stablecoin=dev_stablecoin,
     )
     check_suite(suite, config)
@@ -216,6 +244,16 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(suite.lease_positions.market() == market.address, "LeasePositions.market is not the LeaseMarket")
     expect(suite.lease_lens.market() == market.address, "LeaseMarketLens.market is not the LeaseMarket")
     expect(market.gracePeriod() == config.grace_period, "LeaseMarket.gracePeriod differs from the config")
+    factory = suite.lending_factory
+    expect(suite.valuation.leaseMarket() == market.address, "YieldValuation.leaseMarket is not the LeaseMarket")
+    expect(
+        investors.hasRole(investors.HOLDER_MANAGER_ROLE(), factory),
+        "LendingFactory lacks HOLDER_MANAGER_ROLE on InvestorRegistry (markets could not hold collateral)",
+    )
+    expect(factory.isIrmEnabled(suite.irm), "LinearKinkIrm not enabled in the LendingFactory")
+    expect(factory.isValuationEnabled(suite.valuation), "YieldValuation not enabled in the LendingFactory")
+    for lltv in config.lltvs:
+        expect(factory.isLltvEnabled(lltv), f"LLTV {lltv} not enabled in the LendingFactory")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(

@@ -15,11 +15,17 @@ from scripts.samples import H100_CLUSTER, L40S_EDGE, register_asset, usd
 
 
 def pytest_configure(config):
-    """Before brownie launches Anvil: a 30M block gas limit (batches of 100 reports) and 20 funded accounts."""
+    """Before brownie launches Anvil: a port of its own (so that test runs never attach to another run's
+    node), a 30M block gas limit (batches of 100 reports) and 20 funded accounts."""
+    import os
+
     from brownie._config import CONFIG
 
+    from scripts.localnode import free_port
+
     settings = CONFIG.networks["development"].setdefault("cmd_settings", {})
-    settings.update(gas_limit=30_000_000, accounts=20)
+    port = int(os.environ.get("WELLHEAD_ANVIL_PORT") or free_port())
+    settings.update(gas_limit=30_000_000, accounts=20, port=port)
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +91,48 @@ def funded(suite, actors, verified):
     for investor in verified:
         suite.stablecoin.mint(investor, usd(1_000_000), {"from": actors.admin})
     return verified
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Added with the foundation's unit tests (tests/contracts/test_*.py): time control, an open offering, holders.
+
+
+@pytest.fixture
+def next_block_time():
+    """Pins the next block's timestamp, so that errors carrying `block.timestamp` can be asserted exactly.
+
+    `next_block_time(t)` returns `t`; `next_block_time()` pins one second after the latest block.
+    """
+    from brownie import chain, web3
+
+    def pin(timestamp: int | None = None) -> int:
+        timestamp = int(timestamp if timestamp is not None else chain[-1].timestamp + 1)
+        reply = web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+        assert "error" not in reply, reply
+        return timestamp
+
+    return pin
+
+
+@pytest.fixture(scope="module")
+def h100_offering(h100, actors):
+    """Asset 1's first offering, open for 30 days at its sample price (100 dev-USD per share, 10,000 shares)."""
+    from brownie import chain
+
+    closes_at = chain.time() + 30 * 86_400
+    h100.shares.openOffering(
+        h100.spec.share_price, h100.spec.share_cap * 10**18, closes_at, {"from": actors.operator}
+    )
+    return h100
+
+
+@pytest.fixture(scope="module")
+def h100_holders(suite, actors, funded, h100_offering):
+    """Alice 300, Bob 100 and Carol 600 shares of asset 1 (1,000 in all), bought in its first offering."""
+    token = h100_offering.shares
+    price = h100_offering.spec.share_price
+    holdings = {actors.alice: 300, actors.bob: 100, actors.carol: 600}
+    for investor, whole in holdings.items():
+        suite.stablecoin.approve(token, price * whole, {"from": investor})
+        token.subscribe(whole * 10**18, price * whole, {"from": investor})
+    return holdings

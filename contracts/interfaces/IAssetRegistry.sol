@@ -157,4 +157,7 @@ interface IAssetRegistry {
     function statusOf(uint256 assetId) external view returns (AssetStatus);
 
     function sharesOf(uint256 assetId) external view returns (address);
+
+    /// @notice When the asset's GPUs entered service (their age drives collateral decay).
+    function commissionedAtOf(uint256 assetId) external view returns (uint64);
 }

@@ -24,8 +24,5 @@ interface ILeaseMarketLens {
     function annualizedNetPerShare(uint256 assetId, uint64 window) external view returns (uint256);
 
     /// @notice `annualizedNetPerShare` as a yield on `pricePerShare` (base units per whole share), in bps.
-    function annualizedYieldBps(uint256 assetId, uint64 window, uint256 pricePerShare)
-        external
-        view
-        returns (uint256);
+    function annualizedYieldBps(uint256 assetId, uint64 window, uint256 pricePerShare) external view returns (uint256);
 }

@@ -92,11 +92,7 @@ library LeaseSettlement {
     uint256 internal constant MAX_OFFERS_PER_ASSET = 8;
     uint128 internal constant MAX_PRICE_PER_GPU_HOUR = type(uint96).max;
 
-    function settleable(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch)
-        public
-        view
-        returns (bool)
-    {
+    function settleable(MarketConfig memory config, uint256 assetId, uint64 epoch) public view returns (bool) {
         if (config.oracle.hasReport(assetId, epoch)) return true;
         return block.timestamp >= _epochEndOf(config, epoch) + config.gracePeriod;
     }
@@ -185,7 +181,7 @@ library LeaseSettlement {
         AssetMarket storage market = $.markets[assetId];
         if (!market.enrolled) revert ILeaseMarket.AssetNotEnrolled(assetId);
         uint64 epoch = market.nextSettleEpoch;
-        while (epoch <= lastEpoch && settleable($, config, assetId, epoch)) {
+        while (epoch <= lastEpoch && settleable(config, assetId, epoch)) {
             settle($, config, assetId, epoch);
             ++epoch;
             ++settled;
@@ -194,9 +190,9 @@ library LeaseSettlement {
     }
 
     function settle(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch) public {
-        Measurement memory m = _measure($, config, assetId, epoch);
+        Measurement memory m = _measure(config, assetId, epoch);
         Split memory split = _split($, config, assetId, epoch, m);
-        _record($, config, assetId, epoch, m, split);
+        _record($, assetId, epoch, m, split);
         $.markets[assetId].nextSettleEpoch = epoch + 1;
         uint256 operatorShare = split.energyCost + split.fee;
         if (operatorShare != 0) $.operatorBalance[split.operator] += operatorShare;
@@ -234,14 +230,9 @@ library LeaseSettlement {
         split.net = revenue - split.energyCost - split.fee;
     }
 
-    function _record(
-        LeaseStorage storage $,
-        MarketConfig memory config,
-        uint256 assetId,
-        uint64 epoch,
-        Measurement memory m,
-        Split memory split
-    ) internal {
+    function _record(LeaseStorage storage $, uint256 assetId, uint64 epoch, Measurement memory m, Split memory split)
+        internal
+    {
         ILeaseMarket.EpochSettlement memory previous =
             epoch > $.markets[assetId].firstEpoch ? $.settlements[assetId][epoch - 1] : _emptySettlement();
         // Amounts are bounded by the token's supply and GPU-seconds and Wh by the oracle's 48-bit bounds, so
@@ -264,7 +255,7 @@ library LeaseSettlement {
         });
     }
 
-    function _measure(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch)
+    function _measure(MarketConfig memory config, uint256 assetId, uint64 epoch)
         internal
         view
         returns (Measurement memory m)
@@ -337,20 +328,15 @@ library LeaseSettlement {
             charged = epochRate * chargeWad / (SECONDS_PER_HOUR * WAD);
         }
         $.offerStates[offerId] = state;
-        if (terms.pricing.enabled && !m.voided) _repriceOffer($, config, offerId, epoch, terms, m.utilizationBps);
+        if (terms.pricing.enabled && !m.voided) _repriceOffer(offerId, epoch, terms, m.utilizationBps);
         return (gross, charged, state.activeGpus);
     }
 
     /// @dev EIP-1559 style: price x (1 + maxChange x (utilisation - target) / target), the relative
     /// deviation capped at +-100%, then kept within the offer's floor and ceiling.
-    function _repriceOffer(
-        LeaseStorage storage $,
-        MarketConfig memory config,
-        uint256 offerId,
-        uint64 epoch,
-        ILeaseMarket.OfferTerms storage terms,
-        uint16 utilizationBps
-    ) internal {
+    function _repriceOffer(uint256 offerId, uint64 epoch, ILeaseMarket.OfferTerms storage terms, uint16 utilizationBps)
+        internal
+    {
         ILeaseMarket.DynamicPricing memory pricing = terms.pricing;
         uint256 price = terms.pricePerGpuHour;
         uint256 target = pricing.targetUtilizationBps;
@@ -382,8 +368,9 @@ library LeaseSettlement {
         }
     }
 
-    function _epochEndOf(MarketConfig memory config, uint64 epoch) internal view returns (uint256) {
+    function _epochEndOf(MarketConfig memory config, uint64 epoch) internal pure returns (uint256) {
         return uint256(config.genesis) + (uint256(epoch) + 1) * config.epochLength;
     }
+
     function _emptySettlement() internal pure returns (ILeaseMarket.EpochSettlement memory empty) {}
 }

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title IShareValuation
+/// @notice What one share of a GPU asset is worth as collateral, from what the asset really earned.
+///
+/// The formula, per asset (all parameters readable with `paramsOf`):
+///   annualNetPerShare = net revenue of the last `windowEpochs` settled epochs (LeaseMarket, void epochs
+///                       counting zero) x (seconds per year / (epochs x epochLength)) / total shares
+///   capitalised       = annualNetPerShare / capRate
+///   age decay         = max(0, 1 - decayPerYear x GPU age in years)     (a GPU generation loses value yearly)
+///   haircuts          = x (1 - silenceHaircut) when the meter has been silent for `maxSilenceEpochs` or
+///                       more; x (1 - suspendedHaircut) when the asset is suspended; 0 when retired
+///   target            = capitalised x age decay x haircuts
+/// The quoted price moves from its last anchor toward the target by at most `maxMoveBpsPerEpoch` of the
+/// anchor per elapsed epoch, so a single epoch (a revenue spike, a one-off outage) cannot move it more than
+/// that bound. Borrowing is frozen (`frozen` true) while the meter is silent or the asset is not active.
+interface IShareValuation {
+    /// @param windowEpochs Trailing settled epochs the yield is measured over.
+    /// @param capRateBps Capitalisation rate (yield an investor requires), e.g. 1,500 = 15%.
+    /// @param decayBpsPerYear Value lost per year of GPU age, e.g. 2,000 = 20% a year.
+    /// @param maxMoveBpsPerEpoch Largest move of the price per epoch, as a share of its anchor.
+    /// @param maxSilenceEpochs Epochs without a report after which the meter counts as silent.
+    /// @param silenceHaircutBps Value cut while the meter is silent.
+    /// @param suspendedHaircutBps Value cut while the asset is suspended.
+    struct ValuationParams {
+        uint32 windowEpochs;
+        uint16 capRateBps;
+        uint16 decayBpsPerYear;
+        uint16 maxMoveBpsPerEpoch;
+        uint32 maxSilenceEpochs;
+        uint16 silenceHaircutBps;
+        uint16 suspendedHaircutBps;
+    }
+
+    /// @notice The price last written and the epoch it was written in.
+    struct Anchor {
+        uint128 price;
+        uint64 epoch;
+        bool configured;
+    }
+
+    /// @notice The parts of the target, for anyone who wants to recompute it.
+    struct Breakdown {
+        uint256 windowNet;
+        uint256 windowEpochs;
+        uint256 annualNetPerShare;
+        uint256 capitalised;
+        uint256 decayFactorBps;
+        uint256 silentEpochs;
+        bool silent;
+        bool suspended;
+        bool retired;
+        uint256 target;
+    }
+
+    event AssetConfigured(uint256 indexed assetId, ValuationParams params, uint128 anchorPrice);
+    event PriceUpdated(uint256 indexed assetId, uint64 indexed epoch, uint128 price, uint256 target);
+
+    error InvalidValuationParams(uint256 assetId);
+    error InvalidAnchorPrice(uint256 assetId, uint128 price);
+    error AssetNotConfigured(uint256 assetId);
+    error NothingChanged(uint256 assetId);
+
+    /// @notice Sets an asset's parameters; the first call also sets its anchor price (e.g. the offering price).
+    function configure(uint256 assetId, ValuationParams calldata params, uint128 initialPrice) external;
+
+    /// @notice Writes the current bounded price as the new anchor. Anyone may call.
+    function update(uint256 assetId) external returns (uint256 price);
+
+    /// @notice Settlement-token base units per whole share (1e18 share units), and whether new borrowing
+    /// against the asset must stop.
+    function quote(uint256 assetId) external view returns (uint256 price, bool frozen);
+
+    /// @notice The target price and its parts.
+    function breakdown(uint256 assetId) external view returns (Breakdown memory);
+
+    function paramsOf(uint256 assetId) external view returns (ValuationParams memory);
+
+    function anchorOf(uint256 assetId) external view returns (Anchor memory);
+
+    /// @notice The token prices are quoted in (the suite's settlement token).
+    function quoteToken() external view returns (IERC20);
+}
