@@ -135,19 +135,31 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             parts.capitalised = anchor.price;
         } else {
             parts.windowNet = leaseMarket.netRevenueBetween(assetId, from, next);
+            uint256 windowSeconds = parts.windowEpochs * _epochLength;
             parts.annualNetPerShare =
-                Math.mulDiv(parts.windowNet * SECONDS_PER_YEAR, SHARE_UNIT, parts.windowEpochs * _epochLength * supply);
-            parts.capitalised = parts.annualNetPerShare * BPS / params.capRateBps;
+                Math.mulDiv(parts.windowNet * SECONDS_PER_YEAR, SHARE_UNIT, windowSeconds * supply);
+            // One rounding for the capitalised value, not two: computed from the window's net directly.
+            parts.capitalised = Math.mulDiv(
+                parts.windowNet * SECONDS_PER_YEAR, SHARE_UNIT * BPS, windowSeconds * supply * params.capRateBps
+            );
         }
 
         uint256 age = block.timestamp - assetRegistry.commissionedAtOf(assetId);
         uint256 decay = Math.mulDiv(params.decayBpsPerYear, age, SECONDS_PER_YEAR);
         parts.decayFactorBps = decay >= BPS ? 0 : BPS - decay;
 
-        uint256 target = parts.capitalised * parts.decayFactorBps / BPS;
-        if (parts.silent) target = target * (BPS - params.silenceHaircutBps) / BPS;
-        if (parts.suspended) target = target * (BPS - params.suspendedHaircutBps) / BPS;
-        parts.target = target;
+        // Decay and haircuts multiply together before the single division.
+        uint256 keepBps = parts.decayFactorBps;
+        uint256 scale = BPS;
+        if (parts.silent) {
+            keepBps *= BPS - params.silenceHaircutBps;
+            scale *= BPS;
+        }
+        if (parts.suspended) {
+            keepBps *= BPS - params.suspendedHaircutBps;
+            scale *= BPS;
+        }
+        parts.target = Math.mulDiv(parts.capitalised, keepBps, scale);
     }
 
     /// @dev Moves `anchor.price` toward `target` by at most maxMoveBps of the anchor per elapsed epoch.
