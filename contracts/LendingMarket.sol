@@ -453,13 +453,18 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     /// carrying the magnified remainder so that no unit is lost to rounding across harvests.
     function _harvest() internal returns (uint256 harvested) {
         uint256 total = totalCollateral;
-        if (total == 0 || collateralToken.claimable(address(this)) == 0) return 0;
-        harvested = collateralToken.claim();
+        if (total == 0) return 0;
+        harvested = collateralToken.claimable(address(this));
+        if (harvested == 0) return 0;
         uint256 magnified = harvested * MAGNITUDE + _yieldCarry;
         uint256 increase = magnified / total;
         _yieldCarry = magnified - increase * total;
         _yieldPerCollateral += increase;
+
         emit YieldHarvested(harvested, total);
+
+        // Effects first, then the pull: the share token pays exactly what it reported as claimable.
+        collateralToken.claim();
     }
 
     /// @dev Credits `borrower` the yield its collateral earned since its last checkpoint: it repays debt first
