@@ -7,6 +7,7 @@ import {
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
 import {IMeteringOracle} from "./interfaces/IMeteringOracle.sol";
@@ -38,6 +39,8 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
 
     uint256 internal constant BPS = 10_000;
     uint256 internal constant SECONDS_PER_HOUR = 3600;
+    uint256 internal constant MASK_48 = (1 << 48) - 1;
+    uint256 internal constant POSTED_AT_SHIFT = 160;
 
     /// @inheritdoc IMeteringOracle
     IAssetRegistry public immutable assetRegistry;
@@ -63,7 +66,9 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
     address[] internal _signers;
     mapping(address account => bool) public isSigner;
     mapping(uint256 assetId => AssetCursor) internal _cursors;
-    mapping(uint256 assetId => mapping(uint64 epoch => StoredReport)) internal _reports;
+    /// @dev One word per report: gpuSeconds [0,48) | curtailedGpuSeconds [48,96) | energyWh [96,144) |
+    /// utilizationBps [144,160) | postedAt [160,200). Written in one SSTORE (a struct assignment is not).
+    mapping(uint256 assetId => mapping(uint64 epoch => uint256)) internal _reports;
     mapping(uint64 epoch => RootRecord) internal _roots;
 
     error BeforeGenesis(uint256 timestamp, uint64 genesis);
@@ -154,8 +159,6 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
 
         _verifyQuorum(digest, config, signerSet, signatures);
         _storeReports(reports, hashes, config.energyMarginBps);
-
-        emit BatchAccepted(digest, version, count, signatures.length);
     }
 
     /// @inheritdoc IMeteringOracle
@@ -169,7 +172,7 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         if (version != config.configVersion) revert ConfigVersionMismatch(version, config.configVersion);
         if (commitment.root == bytes32(0)) revert EmptyRoot(commitment.epoch);
         uint256 endsAt = _epochEnd(commitment.epoch);
-        if (endsAt > block.timestamp) revert EpochNotEnded(0, commitment.epoch, endsAt);
+        if (endsAt > block.timestamp) revert RootEpochNotEnded(commitment.epoch, endsAt);
         bytes32 existing = _roots[commitment.epoch].root;
         if (existing != bytes32(0)) revert RootAlreadyCommitted(commitment.epoch, existing);
 
@@ -230,7 +233,7 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
     /// @inheritdoc IMeteringOracle
     function epochAt(uint256 timestamp) external view returns (uint64) {
         if (timestamp < genesis) revert BeforeGenesis(timestamp, genesis);
-        return uint64((timestamp - genesis) / epochLength);
+        return SafeCast.toUint64((timestamp - genesis) / epochLength);
     }
 
     /// @inheritdoc IMeteringOracle
@@ -245,22 +248,22 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
 
     /// @inheritdoc IMeteringOracle
     function hasReport(uint256 assetId, uint64 epoch) external view returns (bool) {
-        return _reports[assetId][epoch].postedAt != 0;
+        return _reports[assetId][epoch] != 0;
     }
 
     /// @inheritdoc IMeteringOracle
     function getReport(uint256 assetId, uint64 epoch) public view returns (Report memory report, uint40 postedAt) {
-        StoredReport memory stored = _reports[assetId][epoch];
-        if (stored.postedAt == 0) revert ReportNotFound(assetId, epoch);
+        uint256 word = _reports[assetId][epoch];
+        if (word == 0) revert ReportNotFound(assetId, epoch);
         report = Report({
             assetId: assetId,
             epoch: epoch,
-            gpuSeconds: stored.gpuSeconds,
-            curtailedGpuSeconds: stored.curtailedGpuSeconds,
-            utilizationBps: stored.utilizationBps,
-            energyWh: stored.energyWh
+            gpuSeconds: uint64(word & MASK_48),
+            curtailedGpuSeconds: uint64((word >> 48) & MASK_48),
+            utilizationBps: uint16(word >> 144),
+            energyWh: uint64((word >> 96) & MASK_48)
         });
-        postedAt = stored.postedAt;
+        postedAt = uint40(word >> POSTED_AT_SHIFT);
     }
 
     /// @inheritdoc IMeteringOracle
@@ -387,7 +390,8 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
     /// the asset's next epoch, and the values are physically possible. Consecutive reports of one asset
     /// share one registry read and one cursor write.
     function _storeReports(Report[] calldata reports, bytes32[] memory hashes, uint16 marginBps) internal {
-        uint256 currentAsset; // asset ids start at 1: 0 means "none loaded yet"
+        bool loaded;
+        uint256 currentAsset;
         uint64 next;
         uint256 maxGpuSeconds;
         uint256 maxEnergyWh;
@@ -395,8 +399,8 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         for (uint256 i; i < reports.length; ++i) {
             Report calldata report = reports[i];
             uint256 assetId = report.assetId;
-            if (assetId != currentAsset) {
-                if (currentAsset != 0) _cursors[currentAsset].nextEpoch = next;
+            if (!loaded || assetId != currentAsset) {
+                if (loaded) _cursors[currentAsset].nextEpoch = next;
                 (IAssetRegistry.AssetStatus status, uint32 gpuCount, uint32 powerPerGpuW) =
                     assetRegistry.meteringProfile(assetId);
                 if (status == IAssetRegistry.AssetStatus.None) revert UnknownAsset(assetId);
@@ -405,6 +409,7 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
                 if (!cursor.started) revert ReportingNotStarted(assetId);
                 next = cursor.nextEpoch;
                 currentAsset = assetId;
+                loaded = true;
                 maxGpuSeconds = uint256(gpuCount) * length;
                 maxEnergyWh = uint256(gpuCount) * powerPerGpuW * length * (BPS + marginBps) / (SECONDS_PER_HOUR * BPS);
             }
@@ -415,22 +420,7 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
             if (epoch < next) revert EpochAlreadyReported(assetId, epoch);
             if (epoch > next) revert EpochGap(assetId, epoch, next);
 
-            uint256 delivered = uint256(report.gpuSeconds) + report.curtailedGpuSeconds;
-            if (delivered > maxGpuSeconds) revert GpuSecondsOutOfBounds(assetId, epoch, delivered, maxGpuSeconds);
-            if (report.utilizationBps > BPS || (report.gpuSeconds == 0 && report.utilizationBps != 0)) {
-                revert UtilizationOutOfBounds(assetId, epoch, report.utilizationBps, report.gpuSeconds);
-            }
-            if (report.energyWh > maxEnergyWh) revert EnergyOutOfBounds(assetId, epoch, report.energyWh, maxEnergyWh);
-
-            // The bounds above keep every value below 2**48: gpuCount <= 1e6 and epochLength <= 86,400 s give
-            // at most 8.64e10 GPU-seconds and 3.6e11 Wh (10 kW per GPU, +50% margin).
-            _reports[assetId][epoch] = StoredReport({
-                gpuSeconds: uint48(report.gpuSeconds),
-                curtailedGpuSeconds: uint48(report.curtailedGpuSeconds),
-                energyWh: uint48(report.energyWh),
-                utilizationBps: report.utilizationBps,
-                postedAt: uint40(block.timestamp)
-            });
+            _reports[assetId][epoch] = _checkedWord(report, assetId, epoch, maxGpuSeconds, maxEnergyWh);
 
             emit ReportAccepted(assetId, epoch, hashes[i]);
 
@@ -442,18 +432,44 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         _cursors[currentAsset].nextEpoch = next;
     }
 
-    function _hashReport(Report calldata report) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                REPORT_TYPEHASH,
-                report.assetId,
-                report.epoch,
-                report.gpuSeconds,
-                report.curtailedGpuSeconds,
-                report.utilizationBps,
-                report.energyWh
-            )
-        );
+    /// @dev The physical bounds, then the report packed into its storage word.
+    function _checkedWord(
+        Report calldata report,
+        uint256 assetId,
+        uint64 epoch,
+        uint256 maxGpuSeconds,
+        uint256 maxEnergyWh
+    ) internal view returns (uint256) {
+        uint64 gpuSeconds = report.gpuSeconds;
+        uint64 curtailed = report.curtailedGpuSeconds;
+        uint16 utilizationBps = report.utilizationBps;
+        uint64 energyWh = report.energyWh;
+        uint256 delivered = uint256(gpuSeconds) + curtailed;
+        if (delivered > maxGpuSeconds) revert GpuSecondsOutOfBounds(assetId, epoch, delivered, maxGpuSeconds);
+        if (utilizationBps > BPS || (gpuSeconds == 0 && utilizationBps != 0)) {
+            revert UtilizationOutOfBounds(assetId, epoch, utilizationBps, gpuSeconds);
+        }
+        if (energyWh > maxEnergyWh) revert EnergyOutOfBounds(assetId, epoch, energyWh, maxEnergyWh);
+
+        // The bounds above keep every value below 2**48: gpuCount <= 1e6 and epochLength <= 86,400 s give at
+        // most 8.64e10 GPU-seconds and 3.6e11 Wh (10 kW per GPU, +50% margin). postedAt is never zero, which is
+        // how an empty slot is told from an outage report of all zeros.
+        return uint256(gpuSeconds) | (uint256(curtailed) << 48) | (uint256(energyWh) << 96)
+            | (uint256(utilizationBps) << 144) | (block.timestamp << POSTED_AT_SHIFT);
+    }
+
+    /// @dev `keccak256(abi.encode(REPORT_TYPEHASH, report))`, hashed straight from calldata: a Report is six
+    /// static words, already ABI-encoded there. Words with dirty high bits would hash differently from the
+    /// values the contract reads, but every field of every stored report is read (and so validated) by the
+    /// checks in `_storeReports`, which revert on such words.
+    function _hashReport(Report calldata report) internal pure returns (bytes32 digest) {
+        bytes32 typehash = REPORT_TYPEHASH;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), report, 0xc0)
+            digest := keccak256(ptr, 0xe0)
+        }
     }
 
     function _rootDigest(uint64 version, RootCommitment calldata commitment) internal view returns (bytes32) {

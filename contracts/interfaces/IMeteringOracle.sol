@@ -54,15 +54,6 @@ interface IMeteringOracle {
         bytes32 root;
     }
 
-    /// @notice A stored report: one storage slot. `postedAt` is zero for an epoch never reported.
-    struct StoredReport {
-        uint48 gpuSeconds;
-        uint48 curtailedGpuSeconds;
-        uint48 energyWh;
-        uint16 utilizationBps;
-        uint40 postedAt;
-    }
-
     /// @notice Where an asset's reporting stands.
     struct AssetCursor {
         uint64 nextEpoch;
@@ -74,10 +65,10 @@ interface IMeteringOracle {
     event SignersSet(uint64 indexed configVersion, address[] signers, uint8 threshold);
     event EnergyMarginSet(uint16 previousBps, uint16 energyMarginBps);
     event ReportingStarted(uint256 indexed assetId, uint64 firstEpoch);
+    /// @notice One per stored report. The batch's signatures are in the transaction's calldata; its digest is
+    /// `batchDigest(configVersion, reports)`.
     /// @param reportHash The report's EIP-712 struct hash (also a leaf of a committed root).
     event ReportAccepted(uint256 indexed assetId, uint64 indexed epoch, bytes32 reportHash);
-    /// @param digest The EIP-712 digest the quorum signed.
-    event BatchAccepted(bytes32 indexed digest, uint64 configVersion, uint256 reportCount, uint256 signatureCount);
     event RootCommitted(uint64 indexed epoch, bytes32 root, uint32 reportCount, bytes32 digest);
 
     /* ERRORS */
@@ -117,6 +108,7 @@ interface IMeteringOracle {
     // commitments
     error RootAlreadyCommitted(uint64 epoch, bytes32 root);
     error RootNotCommitted(uint64 epoch);
+    error RootEpochNotEnded(uint64 epoch, uint256 endsAt);
     error EmptyRoot(uint64 epoch);
     error ProofCountMismatch(uint256 reports, uint256 proofs);
     error InvalidProof(uint256 assetId, uint64 epoch);

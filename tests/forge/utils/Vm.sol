@@ -4,6 +4,13 @@ pragma solidity 0.8.30;
 /// @notice The forge cheatcodes these tests use, declared locally: forge-std cannot be fetched on these offline
 /// machines (its npm copy is an old unofficial one), and forge answers any contract calling this address.
 interface Vm {
+    /// @notice A log recorded after `recordLogs` (forge-std's `Vm.Log`).
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
     function prank(address msgSender) external;
@@ -27,5 +34,8 @@ interface Vm {
     function toString(address value) external pure returns (string memory);
     function toString(int256 value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
+    function toString(bytes calldata value) external pure returns (string memory);
     function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
 }
