@@ -96,9 +96,11 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         uint256 assetId = $.terms[offerId].assetId;
         _requireOperator(assetId);
         if (state.retired) revert OfferUnchanged(offerId);
-        // Every lease has ended once nothing is leased in the next epoch (usage never rises after it).
-        uint256 leased = _leasedAt(offerId, assetId, currentEpoch() + 1);
-        if (leased != 0 || state.rateSum != 0) revert OfferHasLeases(offerId, leased);
+        // Retiring drops the offer from settlement, so every lease of it must be settled to its end: nothing
+        // leased in the last settled epoch, and no lease starting or ending in an epoch not yet settled
+        // (every lease starts at the latest in the next epoch, so its boundaries there or earlier tell).
+        (bool pending, uint256 gpus) = _pendingLeases(offerId, assetId);
+        if (pending) revert OfferHasLeases(offerId, gpus);
 
         state.retired = true;
         state.active = false;
@@ -162,8 +164,21 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
             revert TermOutOfRange(offerId, newTerm, terms.minTermEpochs, terms.maxTermEpochs);
         }
 
-        // No capacity check: every lease starts at most at the next epoch, so usage from then on never
-        // rises, and this lease was part of the usage at the next epoch that an earlier check bounded.
+        // Every lease active after the current epoch started by the next one and is active there, so usage at
+        // the next epoch bounds all later usage. A lease still running at the next epoch is part of that
+        // usage already; one ending there is not, and its GPUs may have been leased from then on: check it
+        // like a new lease.
+        uint64 next = currentEpoch() + 1;
+        if (oldEnd == next) {
+            uint64 settleFrom = $.markets[terms.assetId].nextSettleEpoch;
+            if (next > settleFrom + MAX_SETTLEMENT_LAG + 1) {
+                revert SettlementLagging(terms.assetId, settleFrom, next - 1);
+            }
+            uint256 leased = _leasedAt(offerId, terms.assetId, next);
+            if (leased + lease.gpus > terms.gpus) {
+                revert InsufficientCapacity(offerId, lease.gpus, terms.gpus - leased);
+            }
+        }
         uint64 newEnd = uint64(oldEnd + extraEpochs);
         uint256 newEscrow = _escrowFor(lease.gpus, lease.pricePerGpuHour, newTerm);
         uint256 added = newEscrow - lease.escrow;
@@ -498,6 +513,19 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
             return IndexPoint(state.chargeIndex, state.creditIndex);
         }
         return $.indexAt[offerId][epoch];
+    }
+
+    /// @dev Whether a lease of the offer has an epoch settlement has not reached (and the GPUs concerned):
+    /// something leased in the last settled epoch, or a lease starting or ending in [next settle, current + 1].
+    function _pendingLeases(uint256 offerId, uint256 assetId) internal view returns (bool pending, uint256 gpus) {
+        OfferState storage state = $.offerStates[offerId];
+        if (state.activeGpus != 0 || state.rateSum != 0) return (true, state.activeGpus);
+        uint64 last = currentEpoch() + 1;
+        for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= last; ++e) {
+            Delta memory delta = $.deltas[offerId][e];
+            if (delta.boundary) return (true, uint256(uint32(delta.gpus < 0 ? -delta.gpus : delta.gpus)));
+        }
+        return (false, 0);
     }
 
     /// @dev GPUs of an offer leased at `epoch` (>= the asset's next settle epoch): the settled count plus the

@@ -29,8 +29,9 @@ import {IMeteringOracle} from "./IMeteringOracle.sol";
 /// what it owes.
 ///
 /// Capacity: the offers of an asset never sum to more than its GPUs, and a lease starts at the next epoch,
-/// so usage from then on never rises: checking an offer's usage at the start epoch of each new lease is
-/// enough for capacity never to be leased twice, extensions included.
+/// so every lease active after the current epoch is active at the next one, and usage from there on never
+/// rises: checking an offer's usage at the next epoch when a lease opens, or when a lease in its last epoch
+/// is extended, is enough for capacity never to be leased twice.
 interface ILeaseMarket {
     enum LeaseClass {
         Firm,
@@ -128,8 +129,10 @@ interface ILeaseMarket {
         bool voided;
     }
 
-    /// @notice A lease's accounts: `billed + credited + refundable + refunded == escrow + penalty` once the
-    /// lease is closed (before that, the unsettled epochs are still reserved).
+    /// @notice A lease's accounts: `billed + reserved + refundable + refunded == escrow + penalty` (bills and
+    /// the reserve round up, so the sum may pass it by a unit while `refundable` is 0). `credited` (SLA credits)
+    /// is part of `refundable + refunded`; `LeaseClosed` reports `refunded` without the credits, so that there
+    /// `billed + credited + refunded == escrow + penalty`.
     struct LeaseAccount {
         uint256 billed;
         uint256 credited;
