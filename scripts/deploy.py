@@ -309,13 +309,17 @@ def _cli(argv: list[str] | None = None) -> int:
 
     from brownie import accounts
 
-    from scripts.localnode import attach_brownie, load_project
+    from scripts.localnode import NodeError, attach_brownie, load_project
 
     # Outside `brownie run` nothing puts the project's contract containers into the `brownie` namespace, and
     # `deploy_suite` imports them from there (`from brownie import AssetRegistry, ...`): load_project does
     # what `brownie run` does before it runs a script.
     load_project()
-    attach_brownie(args.rpc_url)
+    try:
+        attach_brownie(args.rpc_url)
+    except NodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     suite = deploy_suite(
         accounts[0], SuiteConfig(admin_delay=args.admin_delay, settlement_token=args.settlement_token)
     )

@@ -192,11 +192,16 @@ def attach_brownie(url: str) -> None:
     """Connects brownie's `development` network to an already running local node at `url`.
 
     brownie attaches (instead of launching Anvil) when something already listens at the network's host;
-    the node's unlocked accounts become `brownie.accounts`.
+    the node's unlocked accounts become `brownie.accounts`. Raises NodeError when nothing answers at `url`:
+    brownie would otherwise launch a throw-away Anvil of its own on that port and deploy there.
     """
     from brownie import network  # imported here: the daemon side of the project never needs brownie
     from brownie._config import CONFIG
 
+    try:
+        rpc_call(url, "eth_chainId", timeout=5.0)
+    except (OSError, NodeError) as exc:
+        raise NodeError(f"no node answers at {url}: {exc}") from exc
     if network.is_connected():
         network.disconnect(kill_rpc=False)
     CONFIG.networks["development"]["host"] = url.rsplit(":", 1)[0]
