@@ -332,9 +332,9 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         address previous;
         for (uint256 i; i < signatures.length; ++i) {
             Signature calldata signature = signatures[i];
-            (address recovered, ECDSA.RecoverError error,) =
-                ECDSA.tryRecover(digest, signature.v, signature.r, signature.s);
-            if (error == ECDSA.RecoverError.InvalidSignatureS) revert HighSSignature(i, signature.s);
+            (address recovered, ECDSA.RecoverError error, bytes32 errorArg) =
+                ECDSA.tryRecover(digest, signature.r, signature.vs);
+            if (error == ECDSA.RecoverError.InvalidSignatureS) revert HighSSignature(i, errorArg);
             if (error != ECDSA.RecoverError.NoError) revert InvalidSignature(i);
             if (recovered <= previous) revert SignersNotAscending(i, previous, recovered);
             while (cursor < setSize && signerSet[cursor] < recovered) {

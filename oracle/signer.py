@@ -75,9 +75,14 @@ class Signature:
         """The 65-byte ``r ‖ s ‖ v`` encoding (what ``ECDSA.recover(bytes32, bytes)`` takes)."""
         return self.r.to_bytes(32, "big") + self.s.to_bytes(32, "big") + bytes([self.v])
 
-    def as_abi_tuple(self) -> tuple[int, bytes, bytes]:
-        """The contract's ``Signature { uint8 v; bytes32 r; bytes32 s; }`` as a web3 tuple."""
-        return (self.v, self.r.to_bytes(32, "big"), self.s.to_bytes(32, "big"))
+    def to_compact(self) -> tuple[bytes, bytes]:
+        """EIP-2098's compact form ``(r, vs)``: ``vs`` is ``s`` with ``v - 27`` in its top bit (``s`` is low, so
+        its top bit is free)."""
+        return self.r.to_bytes(32, "big"), (self.s | ((self.v - 27) << 255)).to_bytes(32, "big")
+
+    def as_abi_tuple(self) -> tuple[bytes, bytes]:
+        """The contract's ``Signature { bytes32 r; bytes32 vs; }`` (EIP-2098 compact) as a web3 tuple."""
+        return self.to_compact()
 
 
 @runtime_checkable

@@ -39,11 +39,12 @@ interface IMeteringOracle {
         uint64 energyWh;
     }
 
-    /// @notice A secp256k1 signature over an EIP-712 digest.
+    /// @notice A secp256k1 signature over an EIP-712 digest in EIP-2098's compact form: `vs` is `s` with the
+    /// recovery bit (v - 27) in its top bit. 64 bytes instead of 96 of calldata per signature; OpenZeppelin's
+    /// ECDSA still refuses an `s` in the upper half order.
     struct Signature {
-        uint8 v;
         bytes32 r;
-        bytes32 s;
+        bytes32 vs;
     }
 
     /// @notice One signed Merkle root of an epoch's reports (leaves: each report's EIP-712 struct hash,

@@ -152,8 +152,11 @@ def test_signature_encodings_for_the_contract() -> None:
     signature = LocalKeySigner(OPERATOR_KEY).sign_digest(DIGEST)
     raw = signature.to_bytes()
     assert len(raw) == 65 and raw[64] == signature.v
-    v, r, s = signature.as_abi_tuple()
-    assert (v, int.from_bytes(r, "big"), int.from_bytes(s, "big")) == (signature.v, signature.r, signature.s)
+    r, vs = signature.as_abi_tuple()  # EIP-2098 compact (r, vs)
+    packed = int.from_bytes(vs, "big")
+    assert int.from_bytes(r, "big") == signature.r
+    assert packed & (2**255 - 1) == signature.s
+    assert 27 + (packed >> 255) == signature.v
 
 
 @pytest.mark.parametrize(

@@ -151,23 +151,32 @@ def by_address(accounts: Iterable) -> list:
 
 
 class Signature(NamedTuple):
-    """IMeteringOracle.Signature (v, r, s); r and s as 32 bytes."""
+    """IMeteringOracle.Signature in EIP-2098's compact form (r, vs): vs = s | (v - 27) << 255."""
 
-    v: int
     r: bytes
-    s: bytes
+    vs: bytes
 
     @classmethod
     def of(cls, v: int, r: int, s: int) -> "Signature":
-        return cls(v, r.to_bytes(32, "big"), s.to_bytes(32, "big"))
+        if v not in (27, 28) or s >= 2**255:
+            raise ValueError(f"(v={v}, s={s:#x}) has no compact form")
+        return cls(r.to_bytes(32, "big"), (s | ((v - 27) << 255)).to_bytes(32, "big"))
+
+    @property
+    def v(self) -> int:
+        return 27 + (int.from_bytes(self.vs, "big") >> 255)
 
     @property
     def s_int(self) -> int:
-        return int.from_bytes(self.s, "big")
+        return int.from_bytes(self.vs, "big") & (2**255 - 1)
 
-    def malleable_twin(self) -> "Signature":
-        """(v flipped, r, n - s): recovers the same address, with a high s."""
-        return Signature.of(55 - self.v, int.from_bytes(self.r, "big"), SECP256K1_N - self.s_int)
+    @property
+    def s(self) -> bytes:
+        return self.s_int.to_bytes(32, "big")
+
+    def malleable_twin_s(self) -> int:
+        """n - s: the upper-half s that recovers the same address (with v flipped)."""
+        return SECP256K1_N - self.s_int
 
 
 def sign_digest(account, digest: bytes) -> Signature:

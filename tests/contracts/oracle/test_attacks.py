@@ -7,6 +7,7 @@ then the quorum; then, per report, the asset, the epoch and the values.
 
 from __future__ import annotations
 
+from eth_account import Account
 from brownie import MeteringOracle, chain
 from eth_utils import keccak
 
@@ -205,10 +206,14 @@ def test_submit_reverts_when_signer_repeats_with_another_valid_signature(oracle,
     first, second = quorum.current()[:2]
     digest = _digest_here(quorum, reports)
     genuine = sign_digest(first, digest)
-    twin = genuine.malleable_twin()  # the same signer again, through the other (high-s) signature
-    signatures = [genuine, sign_digest(second, digest), twin]
+    # The same signer again through its other, upper-half signature (r, n - s, v flipped): n - s does not fit
+    # the 255 bits of the compact form, so a second vote from it cannot even be encoded...
+    assert genuine.malleable_twin_s() >= 2**255
+    # ...and any upper-half s that does fit is refused before recovery.
+    upper = Signature.of(55 - genuine.v, int.from_bytes(genuine.r, "big"), SECP256K1_N // 2 + 1)
+    signatures = [genuine, sign_digest(second, digest), upper]
 
-    with reverts("HighSSignature(uint256,bytes32)", 2, twin.s):
+    with reverts("HighSSignature(uint256,bytes32)", 2, upper.s):
         oracle.submit(1, reports, oracle.signers(), signatures, {"from": keeper})
 
 
@@ -251,12 +256,19 @@ def test_submit_reverts_on_high_s_malleable_signature(oracle, quorum, started, k
     h100, _ = started
     reports = [full_h100(h100, FIRST_EPOCH)]
     signatures = quorum.sign_batch(reports)
-    twin = signatures[1].malleable_twin()
-    assert twin.s_int > SECP256K1_N // 2
-    assert recover(_digest_here(quorum, reports), twin) == quorum.current()[1].address  # same signer, high s
-    signatures[1] = twin
+    genuine = signatures[1]
+    digest = _digest_here(quorum, reports)
+    # The malleable twin (r, n - s, v flipped) recovers the same signer...
+    twin_vrs = (55 - genuine.v, genuine.r, genuine.malleable_twin_s().to_bytes(32, "big"))
+    assert Account._recover_hash(digest, vrs=twin_vrs) == quorum.current()[1].address
+    # ...but its s needs 256 bits: the compact form cannot carry it. An upper-half s that fits is refused with
+    # the exact error, whatever it would recover to.
+    assert genuine.malleable_twin_s() >= 2**255
+    high = Signature.of(genuine.v, int.from_bytes(genuine.r, "big"), SECP256K1_N // 2 + 1)
+    assert high.s_int > SECP256K1_N // 2
+    signatures[1] = high
 
-    with reverts("HighSSignature(uint256,bytes32)", 1, twin.s):
+    with reverts("HighSSignature(uint256,bytes32)", 1, high.s):
         oracle.submit(1, reports, oracle.signers(), signatures, {"from": keeper})
 
 
@@ -290,12 +302,12 @@ def test_submit_reverts_on_bytes_that_recover_to_nothing(oracle, quorum, started
     nothing = [
         Signature.of(27, 0, 1),  # r = 0: ecrecover returns address(0)
         Signature.of(28, 0, 0),  # all zero
-        Signature(29, valid[0].r, valid[0].s),  # v neither 27 nor 28
-        Signature(0, valid[0].r, valid[0].s),
         # r = 5 is not the x coordinate of any curve point (5**3 + 7 = 132 is not a square mod p)
         Signature.of(27, 5, 1),
+        Signature.of(28, 5, 1),
+        # (a v other than 27 or 28 has no compact encoding: the recovery bit is one bit)
     ]
-    for index, bad in ((0, nothing[0]), (0, nothing[1]), (0, nothing[2]), (0, nothing[3]), (0, nothing[4])):
+    for index, bad in ((0, nothing[0]), (0, nothing[1]), (0, nothing[2]), (0, nothing[3])):
         with reverts("InvalidSignature(uint256)", index):
             oracle.submit(1, reports, oracle.signers(), [bad] + valid, {"from": keeper})
     # ...at any position: the first two valid signatures pass, the third is the bad one.

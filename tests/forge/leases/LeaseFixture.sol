@@ -148,7 +148,7 @@ abstract contract LeaseFixture is Test {
         IMeteringOracle.Signature[] memory sigs = new IMeteringOracle.Signature[](2);
         for (uint256 i; i < 2; ++i) {
             (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKeys[i], digest);
-            sigs[i] = IMeteringOracle.Signature(v, r, s);
+            sigs[i] = IMeteringOracle.Signature(r, compactVs(v, s));
         }
         oracle.submit(version, reports, signerSet, sigs);
     }

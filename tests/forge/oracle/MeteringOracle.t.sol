@@ -125,7 +125,7 @@ abstract contract OracleFixture is Test {
         sigs = new IMeteringOracle.Signature[](indices.length);
         for (uint256 i; i < indices.length; ++i) {
             (uint8 v, bytes32 r, bytes32 s) = vm.sign(keys[indices[i]], digest);
-            sigs[i] = IMeteringOracle.Signature(v, r, s);
+            sigs[i] = IMeteringOracle.Signature(r, compactVs(v, s));
         }
     }
 

@@ -59,6 +59,13 @@ abstract contract Test {
         vm.label(account, name);
     }
 
+    /* SIGNATURES */
+
+    /// @dev EIP-2098's `vs`: a low `s` with the recovery bit (v - 27) in its top bit.
+    function compactVs(uint8 v, bytes32 s) internal pure returns (bytes32) {
+        return bytes32(uint256(s) | (uint256(v - 27) << 255));
+    }
+
     /* FUZZ INPUTS */
 
     /// @dev Maps `x` into [min, max] without discarding runs (forge-std's `bound`, simplified).

@@ -335,7 +335,7 @@ contract LeaseHandler is Test {
         IMeteringOracle.Signature[] memory sigs = new IMeteringOracle.Signature[](2);
         for (uint256 i; i < 2; ++i) {
             (uint8 v, bytes32 r_, bytes32 s) = vm.sign(_signerKeys[i], digest);
-            sigs[i] = IMeteringOracle.Signature(v, r_, s);
+            sigs[i] = IMeteringOracle.Signature(r_, compactVs(v, s));
         }
         try oracle.submit(oracle.configVersion(), reports, _signerSet, sigs) {
             done_reports += count;

@@ -309,7 +309,7 @@ contract OracleHandler is Test {
         sigs = new IMeteringOracle.Signature[](indices.length);
         for (uint256 i; i < indices.length; ++i) {
             (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keys[indices[i]], digest);
-            sigs[i] = IMeteringOracle.Signature(v, r, s);
+            sigs[i] = IMeteringOracle.Signature(r, compactVs(v, s));
         }
     }
 
