@@ -12,17 +12,29 @@ from pathlib import Path
 __all__ = [
     "AggregationError",
     "AssetMapError",
+    "ChainError",
+    "ChainUnavailable",
     "ConfigError",
+    "CosignError",
     "CurtailmentError",
     "DevKeyError",
     "Eip712Error",
     "InputFileError",
     "KeystoreError",
     "MerkleError",
+    "OutboxError",
+    "OutboxMismatchError",
+    "PeerRefused",
     "RecordingFormatError",
+    "SettingsError",
     "SignerOrderError",
     "SigningError",
     "SourceError",
+    "SourceUnavailable",
+    "StartupCheckError",
+    "SubmissionError",
+    "TransactionRejected",
+    "TransitionError",
     "WellheadError",
 ]
 
@@ -77,6 +89,14 @@ class SourceError(WellheadError):
         super().__init__(f"{source}: {reason}")
 
 
+class SourceUnavailable(SourceError):
+    """A live source (Prometheus, NVML) could not be reached or answered with an error.
+
+    Never to be confused with "no data": a reachable source that holds no sample for a range is a meter
+    outage and aggregates to zero healthy time; an unreachable one must produce no report at all.
+    """
+
+
 class RecordingFormatError(SourceError):
     """A recording file that is not usable as a whole (unreadable, truncated OpenMetrics, bad encoding).
 
@@ -88,6 +108,32 @@ class RecordingFormatError(SourceError):
         self.line_no = line_no
         where = f" (line {line_no})" if line_no is not None else ""
         super().__init__(source, f"{reason}{where}")
+
+
+class SettingsError(ConfigError):
+    """The daemon's settings (file, environment, flags) are invalid.
+
+    Attributes:
+        problems: one line per invalid field (``section.field: what is wrong``); never a secret's value.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
+
+
+class StartupCheckError(WellheadError):
+    """A start-up check failed: the daemon refuses to run against this chain, oracle, signer set or source.
+
+    Attributes:
+        check: a stable identifier of the check (``chain_id``, ``signer_not_in_set``, ``unknown_asset``...).
+        reason: what was found, in words.
+    """
+
+    def __init__(self, check: str, reason: str) -> None:
+        self.check = check
+        self.reason = reason
+        super().__init__(f"start-up check {check!r} failed: {reason}")
 
 
 # --- aggregation -------------------------------------------------------------------------------------
@@ -169,3 +215,130 @@ class SignerOrderError(SigningError):
     def __init__(self, address: str) -> None:
         self.address = address
         super().__init__(f"signer {address} appears more than once")
+
+
+# --- chain and submission ----------------------------------------------------------------------------
+
+
+class ChainError(WellheadError):
+    """Something went wrong talking to the chain."""
+
+
+class ChainUnavailable(ChainError):
+    """The RPC node could not be reached or kept failing after the configured retries.
+
+    Attributes:
+        method: the JSON-RPC call (or contract function) that failed.
+        reason: the last error, in words.
+    """
+
+    def __init__(self, method: str, reason: str) -> None:
+        self.method = method
+        self.reason = reason
+        super().__init__(f"chain unavailable ({method}): {reason}")
+
+
+class SubmissionError(ChainError):
+    """A batch could not be turned into a transaction (estimation reverted, fee cap reached...).
+
+    Attributes:
+        reason: what went wrong.
+        error_name: the decoded custom error (``EpochAlreadyReported``...) when the contract reverted, else None.
+        error_args: the custom error's arguments.
+    """
+
+    def __init__(self, reason: str, error_name: str | None = None, error_args: tuple[object, ...] = ()) -> None:
+        self.reason = reason
+        self.error_name = error_name
+        self.error_args = error_args
+        super().__init__(reason)
+
+
+class TransactionRejected(ChainError):
+    """The node refused a raw transaction (nonce too low, underpriced, fee below base fee...).
+
+    Attributes:
+        tx_hash: the refused transaction.
+        kind: ``nonce_too_low``, ``underpriced``, ``already_known`` or ``other``.
+        reason: the node's message.
+    """
+
+    def __init__(self, tx_hash: str, kind: str, reason: str) -> None:
+        self.tx_hash = tx_hash
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"transaction {tx_hash} rejected ({kind}): {reason}")
+
+
+# --- outbox ------------------------------------------------------------------------------------------
+
+
+class OutboxError(WellheadError):
+    """The durable outbox cannot be used (corrupt, locked, or belongs to another deployment)."""
+
+
+class OutboxMismatchError(OutboxError):
+    """The outbox was created for another chain or oracle.
+
+    Attributes:
+        path: the outbox file.
+        expected: what this daemon is configured for.
+        found: what the outbox holds.
+    """
+
+    def __init__(self, path: str | Path, expected: str, found: str) -> None:
+        self.path = Path(path)
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{self.path}: outbox belongs to {found}, not {expected}")
+
+
+class TransitionError(OutboxError):
+    """A state change that would move a record backwards (or skip a step) was refused.
+
+    Attributes:
+        record: what was being moved (``report 1/7``, ``batch 3``, ``transaction 0xab..``).
+        current: its current state (None when the record does not exist).
+        requested: the state asked for.
+    """
+
+    def __init__(self, record: str, current: str | None, requested: str) -> None:
+        self.record = record
+        self.current = current
+        self.requested = requested
+        where = "does not exist" if current is None else f"is {current!r}"
+        super().__init__(f"{record} {where}: cannot move it to {requested!r} (states only move forward)")
+
+
+# --- co-signing --------------------------------------------------------------------------------------
+
+
+class CosignError(WellheadError):
+    """A co-signing peer could not be asked, or answered something unusable.
+
+    Attributes:
+        peer: the peer's name or URL.
+        reason: what went wrong.
+    """
+
+    def __init__(self, peer: str, reason: str) -> None:
+        self.peer = peer
+        self.reason = reason
+        super().__init__(f"peer {peer}: {reason}")
+
+
+class PeerRefused(CosignError):
+    """A peer recomputed the batch from its own meters and refused to sign (HTTP 409).
+
+    Attributes:
+        differences: the fields that differ, as the peer listed them
+            (``{"assetId", "epoch", "field", "ours", "theirs"}``).
+    """
+
+    def __init__(self, peer: str, differences: list[dict[str, object]]) -> None:
+        self.differences = differences
+        shown = ", ".join(
+            f"asset {d.get('assetId')} epoch {d.get('epoch')} {d.get('field')}: {d.get('theirs')} != {d.get('ours')}"
+            for d in differences[:5]
+        )
+        super().__init__(peer, f"refused to sign: {shown or 'no details'}")

@@ -1,0 +1,560 @@
+"""The daemon's view of the chain: JSON-RPC through web3.py, the few contract functions it calls, custom-error
+decoding, EIP-1559 transaction signing with an oracle :class:`~oracle.signer.Signer`, and retries.
+
+No brownie and no ABI files: each function the daemon needs is declared here by its Solidity signature and
+encoded with eth-abi (a test checks the signatures against the compiled interfaces). Every RPC is retried on
+connection errors and timeouts with exponential backoff and jitter, then raises
+:class:`~oracle.errors.ChainUnavailable`; a node that answers with an error is not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_account.typed_transactions import TypedTransaction
+from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from oracle.errors import ChainUnavailable, ConfigError, InputFileError, SubmissionError, TransactionRejected
+from oracle.models import Report
+from oracle.signer import Signature, Signer, SignerSignature
+
+__all__ = [
+    "ASSET_STATUS",
+    "BlockView",
+    "ChainClient",
+    "Deployment",
+    "ERRORS",
+    "FUNCTIONS",
+    "SUBMIT_FORMS",
+    "decode_error",
+    "load_deployment",
+    "sign_transaction",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ASSET_STATUS = ("None", "Active", "Suspended", "Retired")
+"""IAssetRegistry.AssetStatus by value."""
+
+_REPORT = "(uint256,uint64,uint64,uint64,uint16,uint64)"
+
+
+@dataclass(frozen=True)
+class _Fn:
+    """One contract function: its signature and output types."""
+
+    signature: str
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def selector(self) -> bytes:
+        return keccak(self.signature.encode())[:4]
+
+    @property
+    def inputs(self) -> list[str]:
+        return _split_types(self.signature[self.signature.index("(") + 1 : -1])
+
+    def encode(self, *args: Any) -> bytes:
+        return self.selector + abi_encode(self.inputs, list(args))
+
+    def decode(self, data: bytes) -> tuple[Any, ...]:
+        return tuple(abi_decode(list(self.outputs), data))
+
+
+SUBMIT = _Fn(f"submit(uint64,{_REPORT}[],address[],(bytes32,bytes32)[])")
+"""``MeteringOracle.submit``; signatures in EIP-2098's compact form ``(r, vs)``."""
+
+FUNCTIONS: dict[str, _Fn] = {
+    # MeteringOracle (``submit`` is SUBMIT)
+    "cursorOf": _Fn("cursorOf(uint256)", ("(uint64,bool)",)),
+    "signers": _Fn("signers()", ("address[]",)),
+    "configVersion": _Fn("configVersion()", ("uint64",)),
+    "threshold": _Fn("threshold()", ("uint8",)),
+    "genesis": _Fn("genesis()", ("uint64",)),
+    "epochLength": _Fn("epochLength()", ("uint64",)),
+    "epochEnd": _Fn("epochEnd(uint64)", ("uint256",)),
+    "getReport": _Fn("getReport(uint256,uint64)", (_REPORT, "uint40")),
+    "reportHashOf": _Fn("reportHashOf(uint256,uint64)", ("bytes32",)),
+    "hasReport": _Fn("hasReport(uint256,uint64)", ("bool",)),
+    "assetRegistry": _Fn("assetRegistry()", ("address",)),
+    # AssetRegistry
+    "statusOf": _Fn("statusOf(uint256)", ("uint8",)),
+    # LeaseMarket
+    "settleThrough": _Fn("settleThrough(uint256,uint64)", ("uint256",)),
+    "isEnrolled": _Fn("isEnrolled(uint256)", ("bool",)),
+    "nextSettleEpoch": _Fn("nextSettleEpoch(uint256)", ("uint64",)),
+}
+"""The contract functions the daemon calls, by name."""
+
+_ERROR_SIGNATURES = [
+    # IMeteringOracle
+    "AssetNotActive(uint256,uint8)",
+    "ConfigVersionMismatch(uint64,uint64)",
+    "EmptyBatch()",
+    "EnergyOutOfBounds(uint256,uint64,uint64,uint256)",
+    "EpochAlreadyReported(uint256,uint64)",
+    "EpochGap(uint256,uint64,uint64)",
+    "EpochNotEnded(uint256,uint64,uint256)",
+    "GpuSecondsOutOfBounds(uint256,uint64,uint256,uint256)",
+    "HighSSignature(uint256,bytes32)",
+    "InvalidSignature(uint256)",
+    "NotSigner(uint256,address)",
+    "QuorumNotReached(uint256,uint8)",
+    "ReportNotFound(uint256,uint64)",
+    "ReportingNotStarted(uint256)",
+    "SignerSetMismatch(bytes20,bytes20)",
+    "SignersNotAscending(uint256,address,address)",
+    "UnknownAsset(uint256)",
+    "UtilizationOutOfBounds(uint256,uint64,uint16,uint64)",
+    # ILeaseMarket (keeper duty)
+    "AssetNotEnrolled(uint256)",
+    "EpochNotSettleable(uint256,uint64,uint64)",
+    "ReportPending(uint256,uint64,uint256)",
+    "SettlementLagging(uint256,uint64,uint64)",
+    # Solidity built-ins
+    "Error(string)",
+    "Panic(uint256)",
+]
+ERRORS: dict[bytes, tuple[str, list[str]]] = {
+    keccak(sig.encode())[:4]: (sig[: sig.index("(")], _types)
+    for sig in _ERROR_SIGNATURES
+    for _types in [[t for t in sig[sig.index("(") + 1 : -1].split(",") if t]]
+}
+"""Custom errors the daemon understands, by 4-byte selector."""
+
+
+def decode_error(data: bytes | str | None) -> tuple[str, tuple[Any, ...]] | None:
+    """(name, arguments) of revert data, or None when it is empty or unknown."""
+    if isinstance(data, str):
+        text = data[2:] if data.startswith("0x") else data
+        try:
+            data = bytes.fromhex(text)
+        except ValueError:
+            return None
+    if not data or len(data) < 4:
+        return None
+    known = ERRORS.get(bytes(data[:4]))
+    if known is None:
+        return None
+    name, types = known
+    try:
+        return name, tuple(abi_decode(types, bytes(data[4:])))
+    except Exception:  # malformed revert data: report the name alone
+        return name, ()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The addresses the daemon needs."""
+
+    chain_id: int | None
+    oracle: str
+    lease_market: str | None
+    source: str
+
+
+def load_deployment(
+    path: Path | None, *, oracle_address: str | None = None, lease_market_address: str | None = None
+) -> Deployment:
+    """Addresses from ``deployments/<chainId>.json`` (as scripts/deploy.py writes it) and/or the settings.
+
+    Raises:
+        InputFileError: the file is missing or malformed.
+        ConfigError: the file and the settings name different oracles, or nothing names one.
+    """
+    if path is None:
+        if oracle_address is None:
+            raise ConfigError("no deployment file and no oracle address")
+        return Deployment(None, oracle_address, lease_market_address, "settings")
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        contracts = document["contracts"]
+        oracle = to_checksum_address(contracts["MeteringOracle"]["address"])
+        market = contracts.get("LeaseMarket", {}).get("address")
+        chain_id = int(document["chainId"])
+    except FileNotFoundError:
+        raise InputFileError(path, "no such deployment file") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(path, f"not a deployment file ({type(exc).__name__}: {exc})") from None
+    if oracle_address is not None and oracle_address.lower() != oracle.lower():
+        raise ConfigError(f"chain.oracle_address {oracle_address} differs from the deployment file's {oracle}")
+    market = lease_market_address or (to_checksum_address(market) if market else None)
+    return Deployment(chain_id, oracle, market, str(path))
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """What the daemon reads from the latest block."""
+
+    number: int
+    timestamp: int
+    base_fee: int
+
+
+class ChainClient:
+    """JSON-RPC to one node, for one oracle (and optionally one lease market).
+
+    Args:
+        rpc_url: the node's URL (kept out of logs: it may hold an API key).
+        oracle: the MeteringOracle's address.
+        lease_market: the LeaseMarket's address (keeper duty), or None.
+        timeout_s: per-request timeout.
+        retries: retries per call on connection errors and timeouts.
+        stop: set to abort retry waits (SIGTERM).
+        w3: an existing Web3 (tests).
+    """
+
+    def __init__(
+        self,
+        rpc_url: str,
+        oracle: str,
+        *,
+        lease_market: str | None = None,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        stop: threading.Event | None = None,
+        w3: Web3 | None = None,
+    ) -> None:
+        self.oracle = to_checksum_address(oracle)
+        self.lease_market = to_checksum_address(lease_market) if lease_market else None
+        self._retries = retries
+        self._stop = stop or threading.Event()
+        self.w3 = w3 or Web3(
+            Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
+        )
+        self._registry: str | None = None
+        self._submit_checked = False
+
+    # --- plumbing -----------------------------------------------------------------------------------
+
+    def _rpc(self, method: str, call: Callable[[], T]) -> T:
+        """Run one RPC, retrying connection failures with exponential backoff and jitter."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, OSError) as exc:
+                reason = f"{type(exc).__name__}: {_short(exc)}"
+            except requests.HTTPError as exc:
+                reason = f"HTTP error: {_short(exc)}"
+            if attempt >= self._retries or self._stop.is_set():
+                raise ChainUnavailable(method, reason)
+            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+            logger.debug("RPC %s failed (%s); retry %d in %.2fs", method, reason, attempt + 1, delay)
+            attempt += 1
+            if self._stop.wait(delay):
+                raise ChainUnavailable(method, reason)
+
+    def call(self, name: str, *args: Any, to: str | None = None, block: int | str = "latest") -> tuple[Any, ...]:
+        """``eth_call`` of a declared function on the oracle (or ``to``).
+
+        Raises:
+            ChainUnavailable: the node is unreachable.
+            SubmissionError: the call reverted (with the decoded custom error when known).
+        """
+        fn = FUNCTIONS[name]
+        target = to or self.oracle
+        data = fn.encode(*args)
+
+        def run() -> bytes:
+            try:
+                return bytes(self.w3.eth.call({"to": target, "data": data}, block))
+            except Web3Exception as exc:
+                raise _as_submission_error(exc, f"{name} reverted") from None
+
+        return fn.decode(self._rpc(name, run))
+
+    # --- chain --------------------------------------------------------------------------------------
+
+    def chain_id(self) -> int:
+        """``eth_chainId``."""
+        return int(self._rpc("eth_chainId", lambda: self.w3.eth.chain_id))
+
+    def latest_block(self) -> BlockView:
+        """Number, timestamp and base fee of the latest block."""
+        block = self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
+        return BlockView(int(block["number"]), int(block["timestamp"]), int(block.get("baseFeePerGas") or 0))
+
+    def code_at(self, address: str) -> bytes:
+        """The code deployed at ``address`` (empty for none)."""
+        return bytes(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(to_checksum_address(address))))
+
+    def balance(self, address: str) -> int:
+        """Balance in wei."""
+        return int(self._rpc("eth_getBalance", lambda: self.w3.eth.get_balance(to_checksum_address(address))))
+
+    def nonce(self, address: str, block: str = "latest") -> int:
+        """``eth_getTransactionCount`` at ``latest`` (mined) or ``pending`` (including the node's pool)."""
+        return int(
+            self._rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(to_checksum_address(address), block),  # type: ignore[arg-type]
+            )
+        )
+
+    def max_priority_fee(self) -> int:
+        """``eth_maxPriorityFeePerGas`` (0 where the node does not implement it)."""
+
+        def run() -> int:
+            try:
+                return int(self.w3.eth.max_priority_fee)
+            except (Web3Exception, ValueError):
+                return 0
+
+        return self._rpc("eth_maxPriorityFeePerGas", run)
+
+    # --- oracle views -------------------------------------------------------------------------------
+
+    def genesis(self) -> int:
+        return int(self.call("genesis")[0])
+
+    def epoch_length(self) -> int:
+        return int(self.call("epochLength")[0])
+
+    def config_version(self) -> int:
+        return int(self.call("configVersion")[0])
+
+    def threshold(self) -> int:
+        return int(self.call("threshold")[0])
+
+    def signers(self) -> list[str]:
+        """The current signer set, ascending."""
+        return [to_checksum_address(a) for a in self.call("signers")[0]]
+
+    def cursor(self, asset_id: int) -> tuple[int, bool]:
+        """``cursorOf(asset)``: (next epoch to report, reporting started)."""
+        next_epoch, started = self.call("cursorOf", asset_id)[0]
+        return int(next_epoch), bool(started)
+
+    def report_hash(self, asset_id: int, epoch: int) -> str | None:
+        """The stored report's EIP-712 struct hash, or None when the epoch was never reported."""
+        try:
+            return "0x" + bytes(self.call("reportHashOf", asset_id, epoch)[0]).hex()
+        except SubmissionError as exc:
+            if exc.error_name == "ReportNotFound":
+                return None
+            raise
+
+    def get_report(self, asset_id: int, epoch: int) -> Report | None:
+        """The stored report, or None when the epoch was never reported."""
+        try:
+            (a, e, gpu, curtailed, util, energy), _posted_at = self.call("getReport", asset_id, epoch)
+        except SubmissionError as exc:
+            if exc.error_name == "ReportNotFound":
+                return None
+            raise
+        return Report(
+            asset_id=a,
+            epoch=e,
+            gpu_seconds=gpu,
+            curtailed_gpu_seconds=curtailed,
+            utilization_bps=util,
+            energy_wh=energy,
+        )
+
+    def asset_registry(self) -> str:
+        if self._registry is None:
+            self._registry = to_checksum_address(self.call("assetRegistry")[0])
+        return self._registry
+
+    def asset_status(self, asset_id: int) -> str:
+        """``AssetRegistry.statusOf`` as a name (``None``, ``Active``, ``Suspended``, ``Retired``)."""
+        value = int(self.call("statusOf", asset_id, to=self.asset_registry())[0])
+        return ASSET_STATUS[value] if value < len(ASSET_STATUS) else str(value)
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def check_submit_abi(self) -> None:
+        """Checks that the deployed oracle takes ``submit`` as this daemon encodes it, by calling it with an
+        empty batch: an oracle answers with its own custom error (``ConfigVersionMismatch`` or ``EmptyBatch``);
+        another contract or version has no such function (empty revert data).
+
+        Raises:
+            ChainUnavailable: the node is unreachable.
+            SubmissionError: the contract does not take this daemon's ``submit``.
+        """
+        if self._submit_checked:
+            return
+        payload = SUBMIT.encode(0, [], [], [])
+
+        def run() -> bool:
+            try:
+                self.w3.eth.call({"to": self.oracle, "data": payload})
+            except Web3Exception as exc:
+                return decode_error(_revert_data(exc)) is not None
+            return True
+
+        if not self._rpc("eth_call", run):
+            raise SubmissionError(
+                f"the contract at {self.oracle} does not take submit() with EIP-2098 compact signatures"
+            )
+        self._submit_checked = True
+
+    def encode_submit(
+        self,
+        config_version: int,
+        reports: Sequence[Report],
+        signer_set: Sequence[str],
+        signatures: Sequence[SignerSignature],
+    ) -> bytes:
+        """Calldata of ``submit``."""
+        return SUBMIT.encode(
+            config_version,
+            [r.as_abi_tuple() for r in reports],
+            [to_checksum_address(a) for a in signer_set],
+            [s.signature.to_compact() for s in signatures],
+        )
+
+    @staticmethod
+    def encode_settle_through(asset_id: int, last_epoch: int) -> bytes:
+        """Calldata of ``LeaseMarket.settleThrough``."""
+        return FUNCTIONS["settleThrough"].encode(asset_id, last_epoch)
+
+    def estimate_gas(self, sender: str, to: str, data: bytes) -> int:
+        """``eth_estimateGas``.
+
+        Raises:
+            SubmissionError: the call would revert (``error_name`` set when the custom error is known) or the
+                node could not estimate it.
+            ChainUnavailable: the node is unreachable.
+        """
+
+        def run() -> int:
+            try:
+                return int(self.w3.eth.estimate_gas({"from": sender, "to": to, "data": data}))
+            except Web3Exception as exc:
+                raise _as_submission_error(exc, "gas estimation failed") from None
+
+        return self._rpc("eth_estimateGas", run)
+
+    def send_raw(self, raw: bytes, tx_hash: str) -> None:
+        """Broadcast a signed transaction.
+
+        Raises:
+            TransactionRejected: the node refused it (``kind``: nonce_too_low, underpriced, already_known, other).
+            ChainUnavailable: the node is unreachable.
+        """
+
+        def run() -> None:
+            try:
+                self.w3.eth.send_raw_transaction(raw)
+            except Web3Exception as exc:
+                message = _short(exc)
+                raise TransactionRejected(tx_hash, _rejection_kind(message), message) from None
+
+        self._rpc("eth_sendRawTransaction", run)
+
+    def receipt(self, tx_hash: str) -> tuple[int, int] | None:
+        """(block number, status) of a mined transaction, or None."""
+
+        def run() -> tuple[int, int] | None:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return None
+            if receipt is None or receipt.get("blockNumber") is None:
+                return None
+            return int(receipt["blockNumber"]), int(receipt["status"])
+
+        return self._rpc("eth_getTransactionReceipt", run)
+
+    def knows(self, tx_hash: str) -> bool:
+        """Whether the node has the transaction (in its pool or mined)."""
+
+        def run() -> bool:
+            try:
+                return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return False
+
+        return self._rpc("eth_getTransactionByHash", run)
+
+
+def sign_transaction(signer: Signer, tx: dict[str, Any]) -> tuple[bytes, str]:
+    """Sign an EIP-1559 transaction dict with an oracle signer's :meth:`~oracle.signer.Signer.sign_digest`.
+
+    Returns:
+        (raw transaction bytes, transaction hash as 0x-hex).
+    """
+    unsigned = TypedTransaction.from_dict(tx)
+    signature: Signature = signer.sign_digest(unsigned.hash())
+    signed = TypedTransaction.from_dict({**tx, "v": signature.v - 27, "r": signature.r, "s": signature.s})
+    raw = signed.encode()
+    return raw, "0x" + keccak(raw).hex()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _split_types(text: str) -> list[str]:
+    """Split ``a,(b,c)[],d`` at top-level commas."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += char == "("
+        depth -= char == ")"
+        current += char
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _revert_data(exc: BaseException) -> str | None:
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return data
+    if isinstance(data, dict):
+        inner = data.get("data")
+        if isinstance(inner, str):
+            return inner
+    for arg in exc.args:
+        if isinstance(arg, dict) and isinstance(arg.get("data"), str):
+            return str(arg["data"])
+        if isinstance(arg, str):
+            match = re.search(r"0x[0-9a-fA-F]{8,}", arg)
+            if match:
+                return match.group(0)
+    return None
+
+
+def _as_submission_error(exc: BaseException, what: str) -> SubmissionError:
+    decoded = decode_error(_revert_data(exc))
+    if decoded is not None:
+        name, args = decoded
+        return SubmissionError(f"{what}: {name}{args}", name, args)
+    return SubmissionError(f"{what}: {_short(exc)}")
+
+
+def _rejection_kind(message: str) -> str:
+    text = message.lower()
+    if "nonce too low" in text or "nonce has already been used" in text or "old nonce" in text:
+        return "nonce_too_low"
+    if "already known" in text or "already imported" in text or "known transaction" in text:
+        return "already_known"
+    if "underpriced" in text or "less than block base fee" in text or "fee cap" in text or "too low" in text:
+        return "underpriced"
+    return "other"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."

@@ -1,0 +1,358 @@
+"""Co-signing: a quorum of independent parties, each signing only what its own meters confirm.
+
+A peer runs ``python -m oracle cosign --config peer.toml``: an HTTP endpoint (stdlib ``http.server`` on a
+thread) that receives a batch, recomputes every report from *its own* source and asset map, and signs the
+batch's EIP-712 digest only if every number matches exactly.
+
+``POST /v1/sign`` with ``{"chainId", "oracle", "configVersion", "reports": [Report...], "digest"?}``:
+
+* 200 ``{"digest": "0x..", "signatures": [{"signer", "v", "r", "s"}]}``: the peer's signers signed;
+* 409 ``{"error": "mismatch", "differences": [{"assetId", "epoch", "field", "ours", "theirs"}]}``: the peer's
+  meters say otherwise (``ours`` is the peer's value, ``theirs`` the requester's);
+* 400 (malformed request, another chain or oracle, a digest that does not match the reports), 401 (missing
+  or wrong bearer token), 503 (the peer's source does not cover the epochs yet, or is unreachable).
+
+The daemon asks its peers in order until its own signatures plus theirs reach the oracle's threshold, checks
+that each returned signature recovers to the signer it claims and that the signer is in the current set, and
+posts exactly ``threshold`` signatures ordered by address (:func:`oracle.signer.sign_sorted` semantics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+from eth_utils.address import is_address, to_checksum_address
+from pydantic import ValidationError
+
+from oracle.eip712 import Eip712Domain, batch_digest
+from oracle.errors import CosignError, PeerRefused, SigningError, SourceError, WellheadError
+from oracle.models import Report
+from oracle.signer import Signature, Signer, SignerSignature, recover_signer, sign_sorted
+
+__all__ = [
+    "CosignServer",
+    "CosignService",
+    "NotReady",
+    "PeerClient",
+    "collect_quorum",
+    "signature_from_json",
+    "signature_to_json",
+]
+
+logger = logging.getLogger(__name__)
+
+_FIELDS = ("gpuSeconds", "curtailedGpuSeconds", "utilizationBps", "energyWh")
+
+
+class NotReady(WellheadError):
+    """The co-signer's source does not cover an epoch of the batch yet (HTTP 503, ask again later)."""
+
+
+def signature_to_json(item: SignerSignature) -> dict[str, Any]:
+    """A signer's signature as JSON."""
+    sig = item.signature
+    return {"signer": item.signer, "v": sig.v, "r": hex(sig.r), "s": hex(sig.s)}
+
+
+def signature_from_json(data: dict[str, Any]) -> SignerSignature:
+    """The inverse of :func:`signature_to_json`.
+
+    Raises:
+        SigningError: malformed fields.
+    """
+    try:
+        signer = data["signer"]
+        if not is_address(signer):
+            raise SigningError(f"{signer!r} is not an address")
+        signature = Signature(v=int(data["v"]), r=int(str(data["r"]), 16), s=int(str(data["s"]), 16))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SigningError(f"malformed signature: {exc}") from None
+    return SignerSignature(signer=to_checksum_address(signer), signature=signature)
+
+
+# --- the peer's side ---------------------------------------------------------------------------------
+
+
+class CosignService:
+    """Checks and signs batches (the HTTP-free core of the endpoint).
+
+    Args:
+        chain_id: the only chain this peer signs for.
+        oracle: the only MeteringOracle it signs for.
+        signers: its local signers.
+        recompute: (assetId, epoch) keys -> the peer's own reports for them; raises :class:`NotReady` or
+            :class:`~oracle.errors.SourceError`.
+        known_assets: the asset ids of the peer's asset map.
+    """
+
+    def __init__(
+        self,
+        *,
+        chain_id: int,
+        oracle: str,
+        signers: Sequence[Signer],
+        recompute: Callable[[list[tuple[int, int]]], dict[tuple[int, int], Report]],
+        known_assets: set[int],
+    ) -> None:
+        self.domain = Eip712Domain(chain_id, oracle)
+        self.signers = list(signers)
+        self.recompute = recompute
+        self.known_assets = known_assets
+
+    def handle(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON answer) for a sign request body."""
+        try:
+            chain_id = int(body["chainId"])
+            oracle = str(body["oracle"])
+            version = int(body["configVersion"])
+            reports = [Report.model_validate(r) for r in body["reports"]]
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            return 400, {"error": "malformed", "detail": str(exc)[:500]}
+        if (
+            chain_id != self.domain.chain_id
+            or not is_address(oracle)
+            or (to_checksum_address(oracle) != self.domain.verifying_contract)
+        ):
+            return 400, {
+                "error": "wrong_domain",
+                "detail": f"this peer signs for chain {self.domain.chain_id} oracle {self.domain.verifying_contract}",
+            }
+        if not reports:
+            return 400, {"error": "malformed", "detail": "no reports"}
+        digest = batch_digest(self.domain, version, reports)
+        if "digest" in body and str(body["digest"]).lower() != "0x" + digest.hex():
+            return 400, {"error": "digest_mismatch", "detail": f"the reports hash to 0x{digest.hex()}"}
+        unknown = [r for r in reports if r.asset_id not in self.known_assets]
+        differences: list[dict[str, Any]] = [
+            {"assetId": r.asset_id, "epoch": r.epoch, "field": "assetId", "ours": None, "theirs": r.asset_id}
+            for r in unknown
+        ]
+        keys = [(r.asset_id, r.epoch) for r in reports if r.asset_id in self.known_assets]
+        try:
+            ours = self.recompute(keys) if keys else {}
+        except NotReady as exc:
+            return 503, {"error": "not_ready", "detail": str(exc)}
+        except SourceError as exc:
+            return 503, {"error": "source_unavailable", "detail": str(exc)}
+        for report in reports:
+            mine = ours.get((report.asset_id, report.epoch))
+            if mine is None:
+                continue
+            theirs_dump, mine_dump = report.model_dump(), mine.model_dump()
+            for name in _FIELDS:
+                if theirs_dump[name] != mine_dump[name]:
+                    differences.append(
+                        {
+                            "assetId": report.asset_id,
+                            "epoch": report.epoch,
+                            "field": name,
+                            "ours": mine_dump[name],
+                            "theirs": theirs_dump[name],
+                        }
+                    )
+        if differences:
+            logger.warning(
+                "refusing to sign: %d fields differ from our meters",
+                len(differences),
+                extra={"event": "cosign_refused", "differences": differences[:20]},
+            )
+            return 409, {"error": "mismatch", "differences": differences}
+        signatures = sign_sorted(digest, self.signers)
+        logger.info(
+            "co-signed %d reports (digest 0x%s)",
+            len(reports),
+            digest.hex(),
+            extra={"event": "cosigned", "reports": len(reports), "digest": "0x" + digest.hex()},
+        )
+        return 200, {"digest": "0x" + digest.hex(), "signatures": [signature_to_json(s) for s in signatures]}
+
+
+class CosignServer:
+    """Serves a :class:`CosignService` on ``POST /v1/sign`` (and ``GET /health``) from a background thread.
+
+    Args:
+        auth_token: when set, requests need ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(
+        self, service: CosignService, *, host: str = "127.0.0.1", port: int = 0, auth_token: str | None = None
+    ):
+        self.service = service
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                if self.path.split("?", 1)[0] != "/v1/sign":
+                    self._send(404, {"error": "not found"})
+                    return
+                if auth_token and self.headers.get("Authorization") != f"Bearer {auth_token}":
+                    self._send(401, {"error": "unauthorised"})
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                    body = json.loads(self.rfile.read(min(length, 16 * 1024 * 1024)) or b"null")
+                except (ValueError, json.JSONDecodeError):
+                    self._send(400, {"error": "malformed", "detail": "not JSON"})
+                    return
+                try:
+                    status, answer = server.service.handle(body)
+                except Exception as exc:  # the endpoint must answer, whatever went wrong inside
+                    logger.exception("co-signing failed", extra={"event": "cosign_error"})
+                    status, answer = 500, {"error": "internal", "detail": type(exc).__name__}
+                self._send(status, answer)
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.split("?", 1)[0] == "/health":
+                    self._send(200, {"status": "ok", "signers": [s.address for s in server.service.signers]})
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                logger.debug("cosign %s", format % args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Serve on a daemon thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="cosign-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- the requester's side ----------------------------------------------------------------------------
+
+
+class PeerClient:
+    """Asks one co-signing peer for its signatures over a batch."""
+
+    def __init__(self, name: str, url: str, *, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self._token = token
+        self._timeout = timeout_s
+        self._session = requests.Session()
+
+    def request(
+        self, domain: Eip712Domain, config_version: int, reports: Sequence[Report], digest: bytes
+    ) -> list[SignerSignature]:
+        """The peer's signatures over ``digest``, each checked to recover to the signer it names.
+
+        Raises:
+            PeerRefused: the peer's meters disagree (409), with the differing fields.
+            CosignError: the peer is unreachable, not ready, or answered something unusable.
+        """
+        body = {
+            "chainId": domain.chain_id,
+            "oracle": domain.verifying_contract,
+            "configVersion": config_version,
+            "reports": [r.model_dump(mode="json") for r in reports],
+            "digest": "0x" + digest.hex(),
+        }
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            response = self._session.post(self.url + "/v1/sign", json=body, headers=headers, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise CosignError(self.name, f"unreachable: {type(exc).__name__}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            raise CosignError(self.name, f"HTTP {response.status_code}, not JSON") from None
+        if response.status_code == 409:
+            raise PeerRefused(self.name, list(answer.get("differences", [])))
+        if response.status_code != 200:
+            raise CosignError(self.name, f"HTTP {response.status_code}: {answer.get('error')}: {answer.get('detail')}")
+        if str(answer.get("digest", "")).lower() != "0x" + digest.hex():
+            raise CosignError(self.name, "signed another digest")
+        out: list[SignerSignature] = []
+        for item in answer.get("signatures", []):
+            try:
+                signed = signature_from_json(item)
+                recovered = recover_signer(digest, signed.signature)
+            except SigningError as exc:
+                raise CosignError(self.name, str(exc)) from None
+            if recovered != signed.signer:
+                raise CosignError(self.name, f"signature claims {signed.signer} but recovers to {recovered}")
+            out.append(signed)
+        return out
+
+
+def collect_quorum(
+    digest: bytes,
+    *,
+    local: Sequence[Signer],
+    peers: Sequence[PeerClient],
+    signer_set: Sequence[str],
+    threshold: int,
+    domain: Eip712Domain,
+    config_version: int,
+    reports: Sequence[Report],
+) -> tuple[list[SignerSignature], list[str]]:
+    """Exactly ``threshold`` signatures by distinct members of ``signer_set``, ascending by address: the
+    local signers' first, then the peers' (asked in order, only while more are needed).
+
+    Returns:
+        (the signatures, or fewer than ``threshold`` when the quorum could not be reached; one problem per
+        peer that failed or refused).
+    """
+    members = {to_checksum_address(a) for a in signer_set}
+    collected: dict[str, SignerSignature] = {}
+    usable = [s for s in local if s.address in members]
+    for item in sign_sorted(digest, usable) if usable else []:
+        collected[item.signer] = item
+    problems: list[str] = []
+    for peer in peers:
+        if len(collected) >= threshold:
+            break
+        try:
+            for item in peer.request(domain, config_version, reports, digest):
+                if item.signer in members and item.signer not in collected:
+                    collected[item.signer] = item
+        except CosignError as exc:
+            problems.append(str(exc))
+            level = logging.ERROR if isinstance(exc, PeerRefused) else logging.WARNING
+            logger.log(
+                level,
+                "co-signer %s: %s",
+                peer.name,
+                exc.reason,
+                extra={
+                    "event": "cosign_peer_failed",
+                    "peer": peer.name,
+                    "differences": getattr(exc, "differences", None),
+                },
+            )
+    chosen = sorted(collected.values(), key=lambda item: int(item.signer, 16))[:threshold]
+    return chosen, problems

@@ -1,0 +1,250 @@
+"""Operations: Prometheus metrics, the ``/metrics`` and ``/health`` endpoints, and structured (JSON lines) logs.
+
+Metric names end in their unit or ``_total`` (Prometheus' conventions). They live in a registry of their own
+(not prometheus_client's global one), created once and passed down.
+
+``/health`` answers 200 ``{"status": "ok", ...}`` or 503 ``{"status": "degraded", "reasons": [...]}`` with one
+reason per problem: the chain or the source unreachable, the daemon behind by more than
+``ops.max_epochs_behind`` epochs, a quorum that could not be gathered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["HealthState", "JsonFormatter", "OpsServer", "OracleMetrics", "configure_logging"]
+
+logger = logging.getLogger(__name__)
+
+
+class OracleMetrics:
+    """Every metric the daemon exports, in one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reports_posted = Counter(
+            "oracle_reports_posted", "Reports landed on chain by this daemon's transactions.", registry=r
+        )
+        self.reports_done_elsewhere = Counter(
+            "oracle_reports_done_elsewhere",
+            "Reports found on chain that another transaction posted (already reported).",
+            registry=r,
+        )
+        self.report_mismatches = Counter(
+            "oracle_report_mismatches",
+            "Epochs whose on-chain report differs from this daemon's aggregation.",
+            ["asset"],
+            registry=r,
+        )
+        self.epochs_behind = Gauge(
+            "oracle_epochs_behind", "Ended epochs not yet posted, for the asset furthest behind.", registry=r
+        )
+        self.outbox_backlog = Gauge("oracle_outbox_backlog", "Reports in the outbox not yet on chain.", registry=r)
+        self.last_posted_epoch = Gauge(
+            "oracle_last_posted_epoch", "Last epoch on chain per asset (cursor - 1).", ["asset"], registry=r
+        )
+        self.signer_balance = Gauge(
+            "oracle_signer_balance_wei", "Balance of the account paying for the transactions.", ["signer"], registry=r
+        )
+        self.readings_rejected = Counter(
+            "oracle_readings_rejected", "Readings rejected by the aggregator, by reason.", ["reason"], registry=r
+        )
+        self.last_report_timestamp = Gauge(
+            "oracle_last_report_timestamp_seconds",
+            "Unix time at which this daemon last saw one of its reports confirmed.",
+            registry=r,
+        )
+        self.tx_sent = Counter("oracle_transactions_sent", "Transactions broadcast, by kind.", ["kind"], registry=r)
+        self.tx_replacements = Counter(
+            "oracle_transaction_replacements", "Stuck transactions replaced with higher fees.", registry=r
+        )
+        self.tx_dropped = Counter(
+            "oracle_transactions_dropped", "Transactions whose nonce another transaction used.", registry=r
+        )
+        self.tx_reverted = Counter("oracle_transactions_reverted", "Transactions mined but reverted.", registry=r)
+        self.pending_transactions = Gauge(
+            "oracle_pending_transactions", "Transactions sent and not yet mined.", registry=r
+        )
+        self.batch_splits = Counter(
+            "oracle_batch_splits", "Batches split in halves to stay under the gas cap.", registry=r
+        )
+        self.chain_errors = Counter("oracle_chain_errors", "Steps in which the chain was unreachable.", registry=r)
+        self.source_errors = Counter("oracle_source_errors", "Steps in which the source was unreachable.", registry=r)
+        self.quorum_failures = Counter(
+            "oracle_quorum_failures", "Batches that could not gather a quorum of signatures.", registry=r
+        )
+        self.chain_up = Gauge("oracle_chain_up", "1 when the last chain read succeeded.", registry=r)
+        self.source_up = Gauge("oracle_source_up", "1 when the last source read succeeded.", registry=r)
+        self.epochs_aggregated = Counter(
+            "oracle_epochs_aggregated", "(asset, epoch) reports aggregated into the outbox.", registry=r
+        )
+        self.step_duration = Histogram(
+            "oracle_step_duration_seconds",
+            "Duration of one loop step.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.aggregation_duration = Histogram(
+            "oracle_aggregation_duration_seconds",
+            "Duration of fetching and aggregating the epochs of one step.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.keeper_settled = Counter(
+            "oracle_keeper_settle_transactions", "LeaseMarket.settleThrough transactions sent.", registry=r
+        )
+
+    def render(self) -> bytes:
+        """The exposition text of every metric."""
+        return generate_latest(self.registry)
+
+
+@dataclass
+class HealthState:
+    """What ``/health`` reports; the daemon's loop updates it after each step (thread-safe)."""
+
+    chain_error: str | None = None
+    source_error: str | None = None
+    epochs_behind: int = 0
+    max_epochs_behind: int = 2
+    quorum_error: str | None = None
+    other_reasons: list[str] = field(default_factory=list)
+    """Further problems (an asset whose reports the contract refuses, a transaction that cannot be priced)."""
+    last_step_at: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, **changes: Any) -> None:
+        """Set some fields at once."""
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self, key, value)
+
+    def snapshot(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, JSON body)."""
+        with self._lock:
+            reasons = []
+            if self.chain_error:
+                reasons.append(f"chain unreachable: {self.chain_error}")
+            if self.source_error:
+                reasons.append(f"source unreachable: {self.source_error}")
+            if self.epochs_behind > self.max_epochs_behind:
+                reasons.append(f"behind by {self.epochs_behind} epochs (more than {self.max_epochs_behind})")
+            if self.quorum_error:
+                reasons.append(f"quorum not reached: {self.quorum_error}")
+            reasons.extend(self.other_reasons)
+            body = {
+                "status": "ok" if not reasons else "degraded",
+                "reasons": reasons,
+                "epochsBehind": self.epochs_behind,
+                "lastStepAt": self.last_step_at,
+                **self.details,
+            }
+            return not reasons, body
+
+
+class OpsServer:
+    """``GET /metrics`` and ``GET /health`` on a background thread (stdlib ``ThreadingHTTPServer``).
+
+    Args:
+        host: the address to listen on.
+        port: the port (0 picks a free one; read :attr:`port` after :meth:`start`).
+    """
+
+    def __init__(self, metrics: OracleMetrics, health: HealthState, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.metrics = metrics
+        self.health = health
+        ops = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, ops.metrics.render(), CONTENT_TYPE_LATEST)
+                elif path in ("/health", "/healthz"):
+                    healthy, body = ops.health.snapshot()
+                    self._send(200 if healthy else 503, json.dumps(body).encode(), "application/json")
+                else:
+                    self._send(404, b'{"error": "not found"}', "application/json")
+
+            def _send(self, code: int, body: bytes, content_type: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+                logger.debug("ops %s", format % args)
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Serve on a daemon thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="ops-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- logs ------------------------------------------------------------------------------------------
+
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg`` and every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                body[key] = value
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Send logs to stderr as JSON lines (``fmt="json"``) or text; replaces any handler set before."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.Formatter.converter = time.gmtime
