@@ -66,7 +66,9 @@ class Bench:
         return flat
 
     def table(self) -> str:
-        rows = [("figure", "value", "unit", "baseline (same run)", "ratio", "goal", "met")]
+        from scripts.tables import render
+
+        rows = []
         for f in self.figures:
             met = f.met()
             rows.append(
@@ -80,14 +82,7 @@ class Bench:
                     "" if met is None else ("yes" if met else "NO"),
                 )
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = []
-        for index, row in enumerate(rows):
-            lines.append("  ".join(cell.ljust(widths[i]) if i in (0, 2, 3, 5) else cell.rjust(widths[i])
-                                   for i, cell in enumerate(row)))
-            if index == 0:
-                lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return render(("figure", "value", "unit", "baseline (same run)", "ratio", "goal", "met"), rows)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
