@@ -1,7 +1,7 @@
 """The two sample assets of the demo and the tests, and unit helpers for amounts.
 
 Asset 1 is the 8x H100 NeoCloud cluster and asset 2 the 4x L40S edge node of the DCGM recording in
-shared/data (their GPU UUIDs are in dcgm-sample-assets.json).
+tests/data (their GPU UUIDs are in dcgm-sample-assets.json).
 """
 
 from __future__ import annotations

@@ -27,11 +27,6 @@ from oracle_testkit import (
 )
 
 
-@pytest.fixture(autouse=True)
-def isolate() -> None:
-    """Overrides the contract tests' autouse snapshot fixture: these tests need no chain (nor brownie)."""
-
-
 @pytest.fixture(scope="session")
 def sample_paths() -> tuple[Path, Path, Path]:
     """(recording, asset map, expected reports) of the two-hour DCGM sample."""
