@@ -34,12 +34,14 @@ from oracle.signer import Signature, Signer, SignerSignature
 
 __all__ = [
     "ASSET_STATUS",
+    "COMMIT_ROOT",
+    "ERRORS",
+    "FUNCTIONS",
+    "PROVE_REPORTS",
+    "SUBMIT",
     "BlockView",
     "ChainClient",
     "Deployment",
-    "ERRORS",
-    "FUNCTIONS",
-    "SUBMIT_FORMS",
     "decode_error",
     "load_deployment",
     "sign_transaction",
@@ -79,6 +81,10 @@ class _Fn:
 
 SUBMIT = _Fn(f"submit(uint64,{_REPORT}[],address[],(bytes32,bytes32)[])")
 """``MeteringOracle.submit``; signatures in EIP-2098's compact form ``(r, vs)``."""
+COMMIT_ROOT = _Fn("commitRoot(uint64,(uint64,uint32,bytes32),address[],(bytes32,bytes32)[])")
+"""``MeteringOracle.commitRoot``: a quorum-signed Merkle root of one epoch's reports."""
+PROVE_REPORTS = _Fn(f"proveReports({_REPORT}[],bytes32[][])")
+"""``MeteringOracle.proveReports``: reports proven against their epoch's committed root (anyone may call)."""
 
 FUNCTIONS: dict[str, _Fn] = {
     # MeteringOracle (``submit`` is SUBMIT)
@@ -92,6 +98,7 @@ FUNCTIONS: dict[str, _Fn] = {
     "getReport": _Fn("getReport(uint256,uint64)", (_REPORT, "uint40")),
     "reportHashOf": _Fn("reportHashOf(uint256,uint64)", ("bytes32",)),
     "hasReport": _Fn("hasReport(uint256,uint64)", ("bool",)),
+    "rootOf": _Fn("rootOf(uint64)", ("bytes32", "uint32")),
     "assetRegistry": _Fn("assetRegistry()", ("address",)),
     # AssetRegistry
     "statusOf": _Fn("statusOf(uint256)", ("uint8",)),
@@ -107,17 +114,23 @@ _ERROR_SIGNATURES = [
     "AssetNotActive(uint256,uint8)",
     "ConfigVersionMismatch(uint64,uint64)",
     "EmptyBatch()",
+    "EmptyRoot(uint64)",
     "EnergyOutOfBounds(uint256,uint64,uint64,uint256)",
     "EpochAlreadyReported(uint256,uint64)",
     "EpochGap(uint256,uint64,uint64)",
     "EpochNotEnded(uint256,uint64,uint256)",
     "GpuSecondsOutOfBounds(uint256,uint64,uint256,uint256)",
     "HighSSignature(uint256,bytes32)",
+    "InvalidProof(uint256,uint64)",
     "InvalidSignature(uint256)",
     "NotSigner(uint256,address)",
+    "ProofCountMismatch(uint256,uint256)",
     "QuorumNotReached(uint256,uint8)",
     "ReportNotFound(uint256,uint64)",
     "ReportingNotStarted(uint256)",
+    "RootAlreadyCommitted(uint64,bytes32)",
+    "RootEpochNotEnded(uint64,uint256)",
+    "RootNotCommitted(uint64)",
     "SignerSetMismatch(bytes20,bytes20)",
     "SignersNotAscending(uint256,address,address)",
     "UnknownAsset(uint256)",
@@ -368,6 +381,11 @@ class ChainClient:
             energy_wh=energy,
         )
 
+    def root_of(self, epoch: int) -> tuple[bytes, int]:
+        """``rootOf(epoch)``: (the committed Merkle root, or 32 zero bytes; its report count)."""
+        root, count = self.call("rootOf", epoch)
+        return bytes(root), int(count)
+
     def asset_registry(self) -> str:
         if self._registry is None:
             self._registry = to_checksum_address(self.call("assetRegistry")[0])
@@ -420,6 +438,28 @@ class ChainClient:
             [to_checksum_address(a) for a in signer_set],
             [s.signature.to_compact() for s in signatures],
         )
+
+    @staticmethod
+    def encode_commit_root(
+        config_version: int,
+        epoch: int,
+        report_count: int,
+        root: bytes,
+        signer_set: Sequence[str],
+        signatures: Sequence[SignerSignature],
+    ) -> bytes:
+        """Calldata of ``commitRoot``."""
+        return COMMIT_ROOT.encode(
+            config_version,
+            (epoch, report_count, root),
+            [to_checksum_address(a) for a in signer_set],
+            [s.signature.to_compact() for s in signatures],
+        )
+
+    @staticmethod
+    def encode_prove_reports(reports: Sequence[Report], proofs: Sequence[Sequence[bytes]]) -> bytes:
+        """Calldata of ``proveReports`` (one proof per report, in the same order)."""
+        return PROVE_REPORTS.encode([r.as_abi_tuple() for r in reports], [list(p) for p in proofs])
 
     @staticmethod
     def encode_settle_through(asset_id: int, last_epoch: int) -> bytes:

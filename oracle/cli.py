@@ -224,7 +224,7 @@ def _status(args: argparse.Namespace) -> int:
     out.write(f"oracle {report['oracle']} on chain {report['chainId']}")
     if "chainTime" in report:
         out.write(f" (block {report['block']}, time {report['chainTime']})")
-    out.write("\n")
+    out.write(f", posting mode {report['mode']}\n")
     if "chainError" in report:
         out.write(f"chain unreachable: {report['chainError']}\n")
     if "outboxError" in report:
@@ -239,12 +239,22 @@ def _status(args: argparse.Namespace) -> int:
     pending = report["pendingTransactions"]
     out.write(f"pending transactions: {len(pending)}\n")
     for tx in pending:
+        target = f"root {tx['root']}" if tx["kind"] == "commit" else f"batch {tx['batch']}"
         out.write(
-            f"  {tx['hash']} {tx['kind']} batch {tx['batch']} nonce {tx['nonce']} max fee {tx['maxFeePerGas']} "
+            f"  {tx['hash']} {tx['kind']} {target} nonce {tx['nonce']} max fee {tx['maxFeePerGas']} "
             f"tip {tx['maxPriorityFeePerGas']} age {tx['ageSeconds']}s"
             + (f" last error: {tx['lastError']}" if tx["lastError"] else "")
             + "\n"
         )
+    roots = report.get("roots", [])
+    if roots or report["mode"] == "root":
+        conflicts = report.get("rootConflicts")
+        out.write(f"roots at work: {len(roots)}" + (f" (conflicts: {conflicts})" if conflicts else "") + "\n")
+        for root in roots:
+            out.write(
+                f"  epoch {root['epoch']} {root['state']} {root['root']} "
+                f"reports {root['posted']}/{root['reportCount']} posted\n"
+            )
     return EXIT_OK
 
 
@@ -254,8 +264,8 @@ def _status(args: argparse.Namespace) -> int:
 def _register_cosign(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "cosign",
-        help="serve the co-signing endpoint: recompute batches from our own meters, sign only exact matches",
-        description="POST /v1/sign on cosign.listen_host:cosign.listen_port (see oracle.cosign).",
+        help="serve the co-signing endpoint: recompute batches and roots from our own meters, sign only exact matches",
+        description="POST /v1/sign and /v1/sign-root on cosign.listen_host:cosign.listen_port (see oracle.cosign).",
     )
     _add_settings_flags(parser)
     parser.add_argument("--port", type=int, help="overrides cosign.listen_port")

@@ -12,6 +12,17 @@ batch's EIP-712 digest only if every number matches exactly.
 * 400 (malformed request, another chain or oracle, a digest that does not match the reports), 401 (missing
   or wrong bearer token), 503 (the peer's source does not cover the epochs yet, or is unreachable).
 
+``POST /v1/sign-root`` (root mode) with ``{"chainId", "oracle", "configVersion", "epoch", "reportCount", "root",
+"reports": [Report...] (the tree's leaves, ascending assetId), "digest"?}``: the peer recomputes every report
+from its own source, rebuilds the Merkle tree from *its* numbers in the same leaf order, and signs the
+``ReportRoot`` digest only if its root equals the requested one exactly:
+
+* 200 ``{"digest", "root", "signatures"}``;
+* 409 ``{"error": "mismatch", "differences": [...], "assets": [assetId...], "root": "0x.." | null}``: the
+  differing fields, the assets they belong to, and the root of the peer's own view;
+* 400 as above, and for leaves out of order or of another epoch, a ``reportCount`` that is not the number of
+  reports, or reports whose tree does not have the requested root; 401 and 503 as above.
+
 The daemon asks its peers in order until its own signatures plus theirs reach the oracle's threshold, checks
 that each returned signature recovers to the signer it claims and that the signer is in the current set, and
 posts exactly ``threshold`` signatures ordered by address (:func:`oracle.signer.sign_sorted` semantics).
@@ -30,7 +41,7 @@ import requests
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import ValidationError
 
-from oracle.eip712 import Eip712Domain, batch_digest
+from oracle.eip712 import Eip712Domain, batch_digest, build_report_tree, root_digest
 from oracle.errors import CosignError, PeerRefused, SigningError, SourceError, WellheadError
 from oracle.models import Report
 from oracle.signer import Signature, Signer, SignerSignature, recover_signer, sign_sorted
@@ -79,6 +90,15 @@ def signature_from_json(data: dict[str, Any]) -> SignerSignature:
 # --- the peer's side ---------------------------------------------------------------------------------
 
 
+class _Answer(Exception):  # noqa: N818 - a control-flow carrier, not an error
+    """An HTTP answer decided before signing (400, 503)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
 class CosignService:
     """Checks and signs batches (the HTTP-free core of the endpoint).
 
@@ -108,54 +128,13 @@ class CosignService:
     def handle(self, body: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) for a sign request body."""
         try:
-            chain_id = int(body["chainId"])
-            oracle = str(body["oracle"])
-            version = int(body["configVersion"])
-            reports = [Report.model_validate(r) for r in body["reports"]]
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            return 400, {"error": "malformed", "detail": str(exc)[:500]}
-        if (
-            chain_id != self.domain.chain_id
-            or not is_address(oracle)
-            or (to_checksum_address(oracle) != self.domain.verifying_contract)
-        ):
-            return 400, {
-                "error": "wrong_domain",
-                "detail": f"this peer signs for chain {self.domain.chain_id} oracle {self.domain.verifying_contract}",
-            }
-        if not reports:
-            return 400, {"error": "malformed", "detail": "no reports"}
-        digest = batch_digest(self.domain, version, reports)
-        if "digest" in body and str(body["digest"]).lower() != "0x" + digest.hex():
-            return 400, {"error": "digest_mismatch", "detail": f"the reports hash to 0x{digest.hex()}"}
-        unknown = [r for r in reports if r.asset_id not in self.known_assets]
-        differences: list[dict[str, Any]] = [
-            {"assetId": r.asset_id, "epoch": r.epoch, "field": "assetId", "ours": None, "theirs": r.asset_id}
-            for r in unknown
-        ]
-        keys = [(r.asset_id, r.epoch) for r in reports if r.asset_id in self.known_assets]
-        try:
-            ours = self.recompute(keys) if keys else {}
-        except NotReady as exc:
-            return 503, {"error": "not_ready", "detail": str(exc)}
-        except SourceError as exc:
-            return 503, {"error": "source_unavailable", "detail": str(exc)}
-        for report in reports:
-            mine = ours.get((report.asset_id, report.epoch))
-            if mine is None:
-                continue
-            theirs_dump, mine_dump = report.model_dump(), mine.model_dump()
-            for name in _FIELDS:
-                if theirs_dump[name] != mine_dump[name]:
-                    differences.append(
-                        {
-                            "assetId": report.asset_id,
-                            "epoch": report.epoch,
-                            "field": name,
-                            "ours": mine_dump[name],
-                            "theirs": theirs_dump[name],
-                        }
-                    )
+            version, reports = self._parse(body)
+            digest = batch_digest(self.domain, version, reports)
+            if "digest" in body and str(body["digest"]).lower() != "0x" + digest.hex():
+                raise _Answer(400, {"error": "digest_mismatch", "detail": f"the reports hash to 0x{digest.hex()}"})
+            _ours, differences = self._compare(reports)
+        except _Answer as answer:
+            return answer.status, answer.body
         if differences:
             logger.warning(
                 "refusing to sign: %d fields differ from our meters",
@@ -172,9 +151,146 @@ class CosignService:
         )
         return 200, {"digest": "0x" + digest.hex(), "signatures": [signature_to_json(s) for s in signatures]}
 
+    def handle_root(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON answer) for a root sign request body (see the module docstring)."""
+        try:
+            version, reports = self._parse(body)
+            try:
+                epoch = int(body["epoch"])
+                count = int(body["reportCount"])
+                root = bytes.fromhex(str(body["root"]).removeprefix("0x"))
+                if len(root) != 32:
+                    raise ValueError("root must be 32 bytes")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _Answer(400, {"error": "malformed", "detail": str(exc)[:500]}) from None
+            if count != len(reports):
+                raise _Answer(400, {"error": "malformed", "detail": f"reportCount {count} but {len(reports)} reports"})
+            if any(r.epoch != epoch for r in reports):
+                raise _Answer(400, {"error": "malformed", "detail": f"every leaf must be a report of epoch {epoch}"})
+            ids = [r.asset_id for r in reports]
+            if any(a >= b for a, b in zip(ids, ids[1:], strict=False)):
+                raise _Answer(
+                    400, {"error": "leaf_order", "detail": "the leaves must be in strictly ascending assetId order"}
+                )
+            theirs = build_report_tree(reports).root
+            if theirs != root:
+                raise _Answer(400, {"error": "root_mismatch", "detail": f"the reports' tree has root 0x{theirs.hex()}"})
+            digest = root_digest(self.domain, version, epoch, count, root)
+            if "digest" in body and str(body["digest"]).lower() != "0x" + digest.hex():
+                raise _Answer(400, {"error": "digest_mismatch", "detail": f"the root's digest is 0x{digest.hex()}"})
+            ours, differences = self._compare(reports)
+        except _Answer as answer:
+            return answer.status, answer.body
+        keys = [(r.asset_id, r.epoch) for r in reports]
+        our_root = build_report_tree([ours[k] for k in keys]).root if all(k in ours for k in keys) else None
+        if differences or our_root != root:
+            assets = sorted({int(d["assetId"]) for d in differences})
+            logger.warning(
+                "refusing to sign the root of epoch %d: %d fields of %d assets differ from our meters",
+                epoch,
+                len(differences),
+                len(assets),
+                extra={
+                    "event": "cosign_refused",
+                    "epoch": epoch,
+                    "assets": assets[:100],
+                    "differences": differences[:20],
+                },
+            )
+            return 409, {
+                "error": "mismatch",
+                "differences": differences,
+                "assets": assets,
+                "root": None if our_root is None else "0x" + our_root.hex(),
+            }
+        signatures = sign_sorted(digest, self.signers)
+        logger.info(
+            "co-signed the root of epoch %d (%d reports, root 0x%s)",
+            epoch,
+            count,
+            root.hex(),
+            extra={"event": "cosigned_root", "epoch": epoch, "reports": count, "root": "0x" + root.hex()},
+        )
+        return 200, {
+            "digest": "0x" + digest.hex(),
+            "root": "0x" + root.hex(),
+            "signatures": [signature_to_json(s) for s in signatures],
+        }
+
+    def _parse(self, body: Any) -> tuple[int, list[Report]]:
+        """(configVersion, reports) of a request.
+
+        Raises:
+            _Answer: 400 for a malformed request or another domain.
+        """
+        try:
+            chain_id = int(body["chainId"])
+            oracle = str(body["oracle"])
+            version = int(body["configVersion"])
+            reports = [Report.model_validate(r) for r in body["reports"]]
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            raise _Answer(400, {"error": "malformed", "detail": str(exc)[:500]}) from None
+        if (
+            chain_id != self.domain.chain_id
+            or not is_address(oracle)
+            or (to_checksum_address(oracle) != self.domain.verifying_contract)
+        ):
+            domain = self.domain
+            raise _Answer(
+                400,
+                {
+                    "error": "wrong_domain",
+                    "detail": f"this peer signs for chain {domain.chain_id} oracle {domain.verifying_contract}",
+                },
+            )
+        if not reports:
+            raise _Answer(400, {"error": "malformed", "detail": "no reports"})
+        return version, reports
+
+    def _compare(self, reports: Sequence[Report]) -> tuple[dict[tuple[int, int], Report], list[dict[str, Any]]]:
+        """(our reports, the fields of ``reports`` that differ from them).
+
+        Raises:
+            _Answer: 503 when our source cannot answer yet.
+        """
+        unknown = [r for r in reports if r.asset_id not in self.known_assets]
+        differences: list[dict[str, Any]] = [
+            {"assetId": r.asset_id, "epoch": r.epoch, "field": "assetId", "ours": None, "theirs": r.asset_id}
+            for r in unknown
+        ]
+        keys = [(r.asset_id, r.epoch) for r in reports if r.asset_id in self.known_assets]
+        try:
+            ours = self.recompute(keys) if keys else {}
+        except NotReady as exc:
+            raise _Answer(503, {"error": "not_ready", "detail": str(exc)}) from None
+        except SourceError as exc:
+            raise _Answer(503, {"error": "source_unavailable", "detail": str(exc)}) from None
+        for report in reports:
+            mine = ours.get((report.asset_id, report.epoch))
+            if mine is None:
+                continue
+            theirs_dump, mine_dump = report.model_dump(), mine.model_dump()
+            for name in _FIELDS:
+                if theirs_dump[name] != mine_dump[name]:
+                    differences.append(
+                        {
+                            "assetId": report.asset_id,
+                            "epoch": report.epoch,
+                            "field": name,
+                            "ours": mine_dump[name],
+                            "theirs": theirs_dump[name],
+                        }
+                    )
+        return ours, differences
+
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest request a peer reads (an epoch's root request carries every leaf: ~150 bytes per asset)."""
+
 
 class CosignServer:
-    """Serves a :class:`CosignService` on ``POST /v1/sign`` (and ``GET /health``) from a background thread.
+    """Serves a :class:`CosignService` on ``POST /v1/sign`` and ``POST /v1/sign-root`` (and ``GET /health``)
+    from a background thread.
 
     Args:
         auth_token: when set, requests need ``Authorization: Bearer <token>``.
@@ -188,7 +304,9 @@ class CosignServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                if self.path.split("?", 1)[0] != "/v1/sign":
+                route = self.path.split("?", 1)[0]
+                handlers = {"/v1/sign": server.service.handle, "/v1/sign-root": server.service.handle_root}
+                if route not in handlers:
                     self._send(404, {"error": "not found"})
                     return
                 if auth_token and self.headers.get("Authorization") != f"Bearer {auth_token}":
@@ -196,12 +314,15 @@ class CosignServer:
                     return
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
-                    body = json.loads(self.rfile.read(min(length, 16 * 1024 * 1024)) or b"null")
+                    if length > MAX_BODY_BYTES:
+                        self._send(413, {"error": "too_large", "detail": f"at most {MAX_BODY_BYTES} bytes"})
+                        return
+                    body = json.loads(self.rfile.read(length) or b"null")
                 except (ValueError, json.JSONDecodeError):
                     self._send(400, {"error": "malformed", "detail": "not JSON"})
                     return
                 try:
-                    status, answer = server.service.handle(body)
+                    status, answer = handlers[route](body)
                 except Exception as exc:  # the endpoint must answer, whatever went wrong inside
                     logger.exception("co-signing failed", extra={"event": "cosign_error"})
                     status, answer = 500, {"error": "internal", "detail": type(exc).__name__}
@@ -281,9 +402,41 @@ class PeerClient:
             "reports": [r.model_dump(mode="json") for r in reports],
             "digest": "0x" + digest.hex(),
         }
+        return self._ask("/v1/sign", body, digest)
+
+    def request_root(
+        self,
+        domain: Eip712Domain,
+        config_version: int,
+        epoch: int,
+        reports: Sequence[Report],
+        root: bytes,
+        digest: bytes,
+    ) -> list[SignerSignature]:
+        """The peer's signatures over the ``ReportRoot`` digest of ``epoch``'s tree, whose leaves are ``reports``
+        (in leaf order), each checked to recover to the signer it names.
+
+        Raises:
+            PeerRefused: the peer's meters disagree (409), with the differing fields.
+            CosignError: the peer is unreachable, not ready, or answered something unusable (a peer that does
+                not serve root requests answers 404).
+        """
+        body = {
+            "chainId": domain.chain_id,
+            "oracle": domain.verifying_contract,
+            "configVersion": config_version,
+            "epoch": epoch,
+            "reportCount": len(reports),
+            "root": "0x" + root.hex(),
+            "reports": [r.model_dump(mode="json") for r in reports],
+            "digest": "0x" + digest.hex(),
+        }
+        return self._ask("/v1/sign-root", body, digest)
+
+    def _ask(self, path: str, body: dict[str, Any], digest: bytes) -> list[SignerSignature]:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
-            response = self._session.post(self.url + "/v1/sign", json=body, headers=headers, timeout=self._timeout)
+            response = self._session.post(self.url + path, json=body, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
             raise CosignError(self.name, f"unreachable: {type(exc).__name__}") from None
         try:
@@ -319,9 +472,14 @@ def collect_quorum(
     domain: Eip712Domain,
     config_version: int,
     reports: Sequence[Report],
+    epoch: int | None = None,
+    root: bytes | None = None,
 ) -> tuple[list[SignerSignature], list[str]]:
     """Exactly ``threshold`` signatures by distinct members of ``signer_set``, ascending by address: the
     local signers' first, then the peers' (asked in order, only while more are needed).
+
+    With ``root`` (and ``epoch``), ``digest`` is that root's ``ReportRoot`` digest and ``reports`` its leaves in
+    leaf order: the peers are asked with :meth:`PeerClient.request_root`.
 
     Returns:
         (the signatures, or fewer than ``threshold`` when the quorum could not be reached; one problem per
@@ -337,7 +495,11 @@ def collect_quorum(
         if len(collected) >= threshold:
             break
         try:
-            for item in peer.request(domain, config_version, reports, digest):
+            if root is not None:
+                answered = peer.request_root(domain, config_version, int(epoch or 0), reports, root, digest)
+            else:
+                answered = peer.request(domain, config_version, reports, digest)
+            for item in answered:
                 if item.signer in members and item.signer not in collected:
                     collected[item.signer] = item
         except CosignError as exc:

@@ -21,6 +21,16 @@ finishes the current step and closes the outbox. A step:
    asset's epochs contiguous from its cursor, mixed across assets) are signed - by the local signers and,
    below the threshold, by the co-signing peers - committed as a batch, estimated, halved until they fit
    under the gas cap, and sent.
+
+   Root mode (``submission.mode = "root"``), per ready epoch instead: the Merkle tree of all its reports
+   (leaves: their EIP-712 struct hashes, ascending assetId) is built and the quorum signs its ``ReportRoot``
+   digest (co-signing peers rebuild the tree from their own meters); the root and its leaf order are committed
+   to the outbox, then ``commitRoot`` is sent. Once the root is committed (by us, or by anyone: ``rootOf``
+   holds the same root), the reports follow with ``proveReports``, which needs no signatures, in batches
+   halved under the gas cap like signed ones, each asset's epochs in order from its cursor. A *different*
+   root already on chain for the epoch is a conflict (logged, counted, recorded in ``events``): that epoch's
+   reports are signed and submitted in batches instead (each is still valid on its own). Whatever the mode,
+   work in flight of the other one (a live batch, a live root) is finished first.
 6. **keeper** (optional): ``LeaseMarket.settleThrough`` for assets whose posted epochs are not settled.
 
 ``--until-epoch N`` ends the loop (exit 0) once every asset's cursor is past N.
@@ -44,7 +54,7 @@ from oracle.aggregate import AggregationConfig, aggregate
 from oracle.assets import load_asset_map, load_curtailments
 from oracle.chain import BlockView, ChainClient, Deployment, load_deployment
 from oracle.cosign import NotReady, PeerClient, collect_quorum, signature_from_json, signature_to_json
-from oracle.eip712 import Eip712Domain, batch_digest, report_struct_hash
+from oracle.eip712 import Eip712Domain, batch_digest, report_struct_hash, root_digest
 from oracle.errors import (
     ChainUnavailable,
     ConfigError,
@@ -56,7 +66,8 @@ from oracle.errors import (
 )
 from oracle.metrics import HealthState, OracleMetrics
 from oracle.models import AssetEpochStats, AssetMap, CurtailmentWindow, Rejection, Report
-from oracle.outbox import BatchRow, Outbox, ReportRow
+from oracle.outbox import LIVE_ROOT_STATES, BatchRow, Outbox, ReportRow, RootRow
+from oracle.roots import EpochTree, build_epoch_tree, leaves_digest, rebuild_tree
 from oracle.settings import OracleSettings
 from oracle.signer import EnvSigner, KeystoreSigner, Signer
 from oracle.sources.base import MetricBatch, MetricSource, ReadingColumns, ScrapeGrid
@@ -77,7 +88,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CRASH_ENV = "WELLHEAD_TEST_CRASH_AFTER"
-"""Test-only: ``signed`` or ``submitted`` makes the daemon SIGKILL itself right after that durable step."""
+"""Test-only: ``signed``, ``submitted``, ``root_signed`` or ``root_committed`` makes the daemon SIGKILL itself right
+after that durable step (a signed batch stored; a transaction stored and broadcast; a signed root stored; a root
+recorded as committed on chain)."""
 
 _CURSOR_ERRORS = frozenset({"EpochAlreadyReported", "EpochGap"})
 _SIGNATURE_ERRORS = frozenset(
@@ -99,8 +112,10 @@ _ASSET_ERRORS = frozenset(
         "GpuSecondsOutOfBounds",
         "UtilizationOutOfBounds",
         "EnergyOutOfBounds",
+        "InvalidProof",
     }
 )
+_ZERO_ROOT = bytes(32)
 
 
 # --- sources -----------------------------------------------------------------------------------------
@@ -395,8 +410,8 @@ def build_peers(settings: OracleSettings) -> list[PeerClient]:
 
 
 def crash_hook_from_env() -> Callable[[str], None]:
-    """Test-only crash points: ``WELLHEAD_TEST_CRASH_AFTER=signed|submitted`` SIGKILLs the process right after
-    that step is durable (no cleanup runs, as after a power cut)."""
+    """Test-only crash points: ``WELLHEAD_TEST_CRASH_AFTER=signed|submitted|root_signed|root_committed`` SIGKILLs
+    the process right after that step is durable (no cleanup runs, as after a power cut)."""
     target = os.environ.get(CRASH_ENV, "").strip()
     if not target:
         return lambda step: None
@@ -501,6 +516,10 @@ class Daemon:
         self.view: ChainView | None = None
         self._blocked: dict[int, _Blocked] = {}
         self._batch_hint = sub.max_reports_per_tx
+        self._prove_hint = sub.max_reports_per_tx
+        self.mode = sub.mode
+        self._trees: dict[int, EpochTree] = {}
+        self._root_blocked: dict[int, _Blocked] = {}
         self._failures = 0
         self._sender: Signer | None = None
         self._enrolled: dict[int, bool] = {}
@@ -817,13 +836,19 @@ class Daemon:
         moved = False
         for outcome in self._tx.reconcile(view.block):
             tx = outcome.tx
-            if tx.kind != "submit" or tx.batch_id is None:
+            if tx.kind == "commit" and tx.root_id is not None:
+                moved |= outcome.outcome == "mined"
+                self._commit_outcome(tx.root_id, tx.tx_hash, outcome.outcome, outcome.block)
+                continue
+            if tx.kind not in ("submit", "prove") or tx.batch_id is None:
                 moved |= outcome.outcome == "mined"
                 continue
             batch = self.outbox.batch(tx.batch_id)
             if outcome.outcome == "mined":
                 moved = True
                 self.metrics.reports_posted.inc(len(batch.keys))
+                if tx.kind == "prove":
+                    self.metrics.proofs_posted.inc(len(batch.keys))
                 self.metrics.last_report_timestamp.set(time.time())
                 for asset_id, epoch in batch.keys:
                     self._blocked.pop(asset_id, None)
@@ -838,12 +863,41 @@ class Daemon:
                             "epoch": epoch,
                             "tx": tx.tx_hash,
                             "block": outcome.block,
+                            "via": tx.kind,
                         },
                     )
             elif outcome.outcome == "reverted" and batch.state in ("signed", "submitted"):
                 moved = True
                 self._void(batch, f"transaction {tx.tx_hash} reverted")
         return moved
+
+    def _commit_outcome(self, root_id: int, tx_hash: str, outcome: str, block: int | None) -> None:
+        root = self.outbox.root(root_id)
+        if outcome == "mined":
+            self.metrics.roots_committed.inc()
+            logger.info(
+                "root of epoch %d committed in block %s (%d reports)",
+                root.epoch,
+                block,
+                root.report_count,
+                extra={
+                    "event": "root_committed",
+                    "root_id": root.id,
+                    "epoch": root.epoch,
+                    "root": root.root,
+                    "reports": root.report_count,
+                    "tx": tx_hash,
+                    "block": block,
+                },
+            )
+            self._crash("root_committed")
+        elif outcome == "reverted":
+            logger.warning(
+                "commitRoot of epoch %d reverted (transaction %s): checked again next step",
+                root.epoch,
+                tx_hash,
+                extra={"event": "root_commit_reverted", "root_id": root.id, "epoch": root.epoch, "tx": tx_hash},
+            )
 
     def _settle_done(self, view: ChainView) -> None:
         """Reports below the cursor that no transaction of ours landed: done elsewhere (checked against ours)."""
@@ -892,6 +946,14 @@ class Daemon:
                 self.outbox.finish_batch_elsewhere(batch_id)
             else:
                 self._void(batch, "part of it is already on chain")
+        for root_id in self.outbox.finish_roots():
+            self._trees.pop(root_id, None)
+            root = self.outbox.root(root_id)
+            logger.info(
+                "every report of epoch %d's root is on chain",
+                root.epoch,
+                extra={"event": "root_proven", "root_id": root_id, "epoch": root.epoch, "reports": root.report_count},
+            )
 
     def _aggregate(self, view: ChainView | None) -> None:
         """Aggregate every ready epoch not yet in the outbox (see the module docstring)."""
@@ -993,8 +1055,9 @@ class Daemon:
     # --- posting ------------------------------------------------------------------------------------
 
     def _post(self, view: ChainView) -> bool:
-        """Send at most one transaction: a live batch first, else a new one. True when one was sent or is
-        pending."""
+        """Send at most one transaction: a live batch first (signed or proof), then the commit of a live root,
+        then (root mode) a new root, then proofs of committed roots, else a new signed batch. True when one was
+        sent or is pending."""
         if self._tx.pending():
             return True
         for batch in self.outbox.batches(("signed", "submitted")):
@@ -1014,12 +1077,297 @@ class Daemon:
                 continue
             if gas > self.settings.submission.gas_cap_per_tx:
                 self._void(batch, f"estimated {gas} gas, over the cap")
-                self._batch_hint = max(1, len(batch.keys) // 2)
+                if batch.kind == "prove":
+                    self._prove_hint = max(1, len(batch.keys) // 2)
+                else:
+                    self._batch_hint = max(1, len(batch.keys) // 2)
                 self.metrics.batch_splits.inc()
                 continue
             self._send_batch(batch, reports, gas, view)
             return True
+        now = time.monotonic()
+        for root in self.outbox.roots(("signed", "submitted")):
+            blocked = self._root_blocked.get(root.id)
+            if blocked is not None and blocked.retry_at > now:
+                continue
+            if self._advance_root(root, view) == "sent":
+                return True
+        if self.mode == "root" and self._post_new_root(view):
+            return True
+        if self._post_proofs(view):
+            return True
         return self._post_new(view)
+
+    # --- root mode ----------------------------------------------------------------------------------
+
+    def _post_new_root(self, view: ChainView) -> bool:
+        """Sign and commit the root of the oldest ended epoch whose reports have none (one transaction at
+        most). Reports of an epoch that already has a root (a report aggregated after it, or a conflict) are
+        left to signed batches."""
+        by_epoch: dict[int, list[Report]] = {}
+        for row in self.outbox.reports_needing_root():
+            by_epoch.setdefault(row.report.epoch, []).append(row.report)
+        taken = self.outbox.root_epochs() if by_epoch else set()
+        for epoch in sorted(by_epoch):
+            if self.aggregator.epoch_end_s(epoch) > view.block.timestamp:
+                break
+            if epoch in taken:
+                continue
+            tree = build_epoch_tree(by_epoch[epoch])
+            digest = root_digest(self.domain, view.config_version, epoch, tree.count, tree.root)
+            onchain, _count = self.chain.root_of(epoch)
+            if onchain != _ZERO_ROOT:  # no signing round for an epoch whose root is already decided
+                root_id = self._store_root(tree, view, digest, [])
+                self._root_found(self.outbox.root(root_id), onchain)
+                continue
+            signatures, problems = collect_quorum(
+                digest,
+                local=self.signers,
+                peers=self.peers,
+                signer_set=view.signer_set,
+                threshold=view.threshold,
+                domain=self.domain,
+                config_version=view.config_version,
+                reports=list(tree.reports),
+                epoch=epoch,
+                root=tree.root,
+            )
+            if len(signatures) < view.threshold:
+                reason = (
+                    f"{len(signatures)} of {view.threshold} signatures for the root of epoch {epoch} "
+                    f"({tree.count} reports)" + (f" ({'; '.join(problems)})" if problems else "")
+                )
+                self.metrics.quorum_failures.inc()
+                self.health.update(quorum_error=reason)
+                logger.error("quorum not reached: %s", reason, extra={"event": "quorum_not_reached", "epoch": epoch})
+                return False
+            self.health.update(quorum_error=None)
+            root_id = self._store_root(tree, view, digest, [signature_to_json(s) for s in signatures])
+            self._trees[root_id] = tree
+            logger.info(
+                "signed the root of epoch %d: %d reports, %d signatures",
+                epoch,
+                tree.count,
+                len(signatures),
+                extra={
+                    "event": "root_signed",
+                    "root_id": root_id,
+                    "epoch": epoch,
+                    "root": "0x" + tree.root.hex(),
+                    "reports": tree.count,
+                    "digest": "0x" + digest.hex(),
+                },
+            )
+            self._crash("root_signed")
+            outcome = self._advance_root(self.outbox.root(root_id), view)
+            if outcome == "sent":
+                return True
+            if outcome == "waiting":
+                return False
+        return False
+
+    def _store_root(
+        self, tree: EpochTree, view: ChainView, digest: bytes, signatures: list[dict[str, Any]]
+    ) -> int:
+        return self.outbox.add_root(
+            tree.epoch,
+            tree.keys,
+            root="0x" + tree.root.hex(),
+            config_version=view.config_version,
+            digest="0x" + digest.hex(),
+            signer_set=view.signer_set,
+            signatures=signatures,
+        )
+
+    def _advance_root(self, root: RootRow, view: ChainView) -> str:
+        """Commit a signed root, unless the chain already decided: ``sent`` (a commit transaction is out),
+        ``resolved`` (found committed, in conflict, or void: nothing to send) or ``waiting``."""
+        onchain, _count = self.chain.root_of(root.epoch)
+        if onchain != _ZERO_ROOT:
+            self._root_found(root, onchain)
+            return "resolved"
+        posted, total = self.outbox.root_progress(root.id)
+        if posted == total:
+            self._void_root(root, "every report of the root is already on chain")
+            return "resolved"
+        problem = self._root_problem(root, view)
+        if problem is not None:
+            self._void_root(root, problem)
+            return "resolved"
+        if self.aggregator.epoch_end_s(root.epoch) > view.block.timestamp:
+            return "waiting"
+        data = self.chain.encode_commit_root(
+            root.config_version,
+            root.epoch,
+            root.report_count,
+            root.root_bytes,
+            root.signer_set,
+            [signature_from_json(s) for s in root.signatures],
+        )
+        cap = self.settings.submission.gas_cap_per_tx
+        try:
+            gas = self.chain.estimate_gas(self._tx.address, self.deployment.oracle, data)
+        except SubmissionError as exc:
+            name = exc.error_name
+            if name == "RootAlreadyCommitted" and len(exc.error_args) > 1:
+                self._root_found(root, bytes(exc.error_args[1]))
+                return "resolved"
+            if name == "RootEpochNotEnded":
+                return "waiting"
+            if name in _SIGNATURE_ERRORS:
+                self._void_root(root, f"estimate failed: {exc.reason}")
+                return "resolved"
+            self._root_failed(root, exc.reason)
+            return "waiting"
+        if gas > cap:
+            self._root_failed(root, f"commitRoot needs {gas} gas, over the cap of {cap}")
+            return "waiting"
+        self._root_blocked.pop(root.id, None)
+        self._tx.send(
+            kind="commit",
+            batch_id=None,
+            root_id=root.id,
+            to=self.deployment.oracle,
+            data=data,
+            gas_limit=self._tx.gas_limit(gas),
+            head=view.block,
+        )
+        return "sent"
+
+    def _root_problem(self, root: RootRow, view: ChainView) -> str | None:
+        """Why a stored root can no longer be committed as signed (None when it still can)."""
+        if root.config_version != view.config_version or [a.lower() for a in root.signer_set] != [
+            a.lower() for a in view.signer_set
+        ]:
+            return f"signed for configVersion {root.config_version}, the oracle is at {view.config_version}"
+        if len(root.signatures) < view.threshold:
+            return f"{len(root.signatures)} signatures, the threshold is {view.threshold}"
+        return None
+
+    def _root_found(self, root: RootRow, onchain: bytes) -> None:
+        """``rootOf(epoch)`` is set: ours (committed, by whoever sent it) or another (a conflict)."""
+        self._root_blocked.pop(root.id, None)
+        if onchain == root.root_bytes:
+            self.outbox.mark_root_committed(root.id, by="elsewhere")
+            self.metrics.roots_found_committed.inc()
+            logger.info(
+                "the root of epoch %d is already committed (the same root): its reports are proven next",
+                root.epoch,
+                extra={"event": "root_found_committed", "root_id": root.id, "epoch": root.epoch, "root": root.root},
+            )
+            self._crash("root_committed")
+            return
+        theirs = "0x" + onchain.hex()
+        self.outbox.mark_root_conflict(root.id, theirs, "rootOf(epoch) holds another root")
+        self._trees.pop(root.id, None)
+        self.metrics.root_conflicts.inc()
+        logger.error(
+            "the root of epoch %d on chain (%s) differs from ours (%s): its %d reports fall back to signed batches",
+            root.epoch,
+            theirs,
+            root.root,
+            root.report_count,
+            extra={
+                "event": "root_conflict",
+                "root_id": root.id,
+                "epoch": root.epoch,
+                "ours": root.root,
+                "onchain": theirs,
+                "reports": root.report_count,
+            },
+        )
+
+    def _void_root(self, root: RootRow, reason: str) -> None:
+        self._root_blocked.pop(root.id, None)
+        self._trees.pop(root.id, None)
+        self.outbox.void_root(root.id, reason)
+        logger.info(
+            "root %d (epoch %d) void: %s",
+            root.id,
+            root.epoch,
+            reason,
+            extra={"event": "root_void", "root_id": root.id, "epoch": root.epoch},
+        )
+
+    def _root_failed(self, root: RootRow, reason: str) -> None:
+        previous = self._root_blocked.get(root.id)
+        failures = (previous.failures if previous else 0) + 1
+        sub = self.settings.submission
+        delay = min(sub.retry_max_s, sub.retry_base_s * 2 ** min(failures - 1, 16))
+        self._root_blocked[root.id] = _Blocked(root.epoch, reason, failures, time.monotonic() + delay)
+        logger.error(
+            "the root of epoch %d cannot be committed: %s (retry in %.0fs)",
+            root.epoch,
+            reason,
+            delay,
+            extra={"event": "root_commit_failed", "root_id": root.id, "epoch": root.epoch},
+        )
+
+    def _tree(self, root_id: int) -> EpochTree:
+        """A stored root's tree, rebuilt from its leaf order and reports (checked against the stored root)."""
+        tree = self._trees.get(root_id)
+        if tree is None:
+            root = self.outbox.root(root_id)
+            tree = rebuild_tree(root.root, [r.report for r in self.outbox.root_reports(root_id)])
+            self._trees[root_id] = tree
+        return tree
+
+    def _prove_calldata(self, reports: Sequence[Report]) -> bytes:
+        proofs = []
+        for report in reports:
+            row = self.outbox.report(report.asset_id, report.epoch)
+            if row is None or row.root_id is None:
+                raise WellheadError(f"report {report.asset_id}/{report.epoch} is in no root")
+            proofs.append(self._tree(row.root_id).proof(report.asset_id, report.epoch))
+        return self.chain.encode_prove_reports(reports, proofs)
+
+    def _post_proofs(self, view: ChainView) -> bool:
+        """Post the next reports of committed roots (each asset's epochs contiguous from its cursor), halved
+        until the estimate fits under the gas cap."""
+        group = self._plan_rows(view, self.outbox.reports_needing_proof(), self._prove_hint)
+        if not group:
+            return False
+        cap = self.settings.submission.gas_cap_per_tx
+
+        def estimate(candidate: list[Report]) -> int:
+            return self.chain.estimate_gas(self._tx.address, self.deployment.oracle, self._prove_calldata(candidate))
+
+        def reject(candidate: list[Report], reason: str) -> None:
+            if "over the cap" in reason:
+                self.metrics.batch_splits.inc()
+
+        fit = fit_first_group(group, estimate, cap, on_reject=reject)
+        if fit.group is None:
+            if fit.error is not None and fit.error.error_name == "EpochNotEnded":
+                return False
+            if fit.error is not None:
+                self._estimate_failed(None, fit.error, group[: fit.tried[-1][0]] if fit.tried else group)
+            return False
+        chosen: list[Report] = list(fit.group)  # type: ignore[arg-type]
+        if fit.gas is not None:
+            if len(chosen) < len(group):
+                self._prove_hint = len(chosen)
+            elif 2 * fit.gas < cap:
+                self._prove_hint = min(self.settings.submission.max_reports_per_tx, self._prove_hint * 2)
+        batch_id = self.outbox.add_batch(
+            [(r.asset_id, r.epoch) for r in chosen],
+            config_version=0,
+            digest=leaves_digest(chosen),
+            signer_set=[],
+            signatures=[],
+            kind="prove",
+        )
+        logger.info(
+            "proof batch %d: %d reports of epochs %s",
+            batch_id,
+            len(chosen),
+            sorted({r.epoch for r in chosen}),
+            extra={"event": "proof_batch", "batch": batch_id, "reports": [[r.asset_id, r.epoch] for r in chosen]},
+        )
+        self._send_batch(self.outbox.batch(batch_id), chosen, fit.gas or 0, view)
+        return True
+
+    # --- signed batches -----------------------------------------------------------------------------
 
     def _post_new(self, view: ChainView) -> bool:
         group = self._plan(view)
@@ -1064,9 +1412,18 @@ class Daemon:
 
     def _plan(self, view: ChainView) -> list[Report]:
         """The next reports to sign: each asset's epochs contiguous from its cursor, ended by chain time,
-        assets in order, at most the batch size hint."""
-        now = time.monotonic()
+        assets in order, at most the batch size hint. In root mode only the reports of epochs whose root is
+        taken (in conflict with the chain's, or aggregated after it was signed) go into signed batches."""
         rows = self.outbox.reports_needing_batch()
+        if self.mode == "root":
+            taken = self.outbox.root_epochs()
+            rows = [row for row in rows if row.report.epoch in taken]
+        return self._plan_rows(view, rows, self._batch_hint)
+
+    def _plan_rows(self, view: ChainView, rows: Sequence[ReportRow], limit: int) -> list[Report]:
+        """Of ``rows``: each asset's epochs contiguous from its cursor, ended by chain time, assets in order
+        (blocked ones skipped), at most ``limit``."""
+        now = time.monotonic()
         by_asset: dict[int, list[ReportRow]] = {}
         for row in rows:
             by_asset.setdefault(row.report.asset_id, []).append(row)
@@ -1081,7 +1438,7 @@ class Daemon:
                     break
                 group.append(row.report)
                 expected += 1
-                if len(group) >= self._batch_hint:
+                if len(group) >= limit:
                     return group
         return group
 
@@ -1125,18 +1482,20 @@ class Daemon:
         self._crash("signed")
         return self.outbox.batch(batch_id)
 
-    def _estimate(self, batch: BatchRow, reports: list[Report]) -> int:
-        data = self.chain.encode_submit(
+    def _calldata(self, batch: BatchRow, reports: list[Report]) -> bytes:
+        if batch.kind == "prove":
+            return self._prove_calldata(reports)
+        return self.chain.encode_submit(
             batch.config_version, reports, batch.signer_set, [signature_from_json(s) for s in batch.signatures]
         )
-        return self.chain.estimate_gas(self._tx.address, self.deployment.oracle, data)
+
+    def _estimate(self, batch: BatchRow, reports: list[Report]) -> int:
+        return self.chain.estimate_gas(self._tx.address, self.deployment.oracle, self._calldata(batch, reports))
 
     def _send_batch(self, batch: BatchRow, reports: list[Report], gas: int, view: ChainView) -> None:
-        data = self.chain.encode_submit(
-            batch.config_version, reports, batch.signer_set, [signature_from_json(s) for s in batch.signatures]
-        )
+        data = self._calldata(batch, reports)
         self._tx.send(
-            kind="submit",
+            kind=batch.kind,
             batch_id=batch.id,
             to=self.deployment.oracle,
             data=data,
@@ -1145,10 +1504,12 @@ class Daemon:
         )
 
     def _batch_problem(self, batch: BatchRow, view: ChainView) -> str | None:
-        """Why a stored batch can no longer land (None when it still can)."""
-        if batch.config_version != view.config_version or [a.lower() for a in batch.signer_set] != [
-            a.lower() for a in view.signer_set
-        ]:
+        """Why a stored batch can no longer land (None when it still can). Proof batches need no signatures:
+        only the cursors matter."""
+        if batch.kind == "submit" and (
+            batch.config_version != view.config_version
+            or [a.lower() for a in batch.signer_set] != [a.lower() for a in view.signer_set]
+        ):
             return f"signed for configVersion {batch.config_version}, the oracle is at {view.config_version}"
         first: dict[int, int] = {}
         for asset_id, epoch in batch.keys:
@@ -1259,6 +1620,11 @@ class Daemon:
             for a, b in sorted(self._blocked.items())
             if b.retry_at > now - 3600
         ]
+        reasons += [
+            f"the root of epoch {b.epoch} cannot be committed: {b.reason}"
+            for _, b in sorted(self._root_blocked.items())
+            if b.retry_at > now - 3600
+        ]
         if self.txm is not None:
             reasons += [
                 f"transaction {tx.tx_hash} (nonce {tx.nonce}) refused by the node: {tx.last_error}"
@@ -1282,7 +1648,8 @@ class _QuorumMissing(WellheadError):
 
 
 def status_report(settings: OracleSettings) -> dict[str, Any]:
-    """Per asset: the last posted epoch (on-chain cursor), the outbox backlog; and the pending transactions.
+    """The posting mode; per asset: the last posted epoch (on-chain cursor), the outbox backlog; the pending
+    transactions; the roots still at work (root mode: signed, submitted, or committed with reports to prove).
 
     The chain part is omitted (with the error) when the node is unreachable; the outbox is opened read-only.
     """
@@ -1295,8 +1662,10 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
     out: dict[str, Any] = {
         "oracle": deployment.oracle,
         "chainId": settings.chain.chain_id,
+        "mode": settings.submission.mode,
         "assets": [],
         "pendingTransactions": [],
+        "roots": [],
         "outbox": str(settings.outbox.path),
     }
     cursors: dict[int, tuple[int, bool]] = {}
@@ -1336,6 +1705,7 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
                     "hash": tx.tx_hash,
                     "kind": tx.kind,
                     "batch": tx.batch_id,
+                    "root": tx.root_id,
                     "nonce": tx.nonce,
                     "maxFeePerGas": tx.max_fee_per_gas,
                     "maxPriorityFeePerGas": tx.max_priority_fee_per_gas,
@@ -1344,6 +1714,19 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
                     "lastError": tx.last_error,
                 }
             )
+        for root in outbox.roots(LIVE_ROOT_STATES):
+            posted, _total = outbox.root_progress(root.id)
+            out["roots"].append(
+                {
+                    "id": root.id,
+                    "epoch": root.epoch,
+                    "state": root.state,
+                    "root": root.root,
+                    "reportCount": root.report_count,
+                    "posted": posted,
+                }
+            )
+        out["rootConflicts"] = len(outbox.roots(("conflict",)))
         out["quarantined"] = len(outbox.quarantined())
         outbox.close()
     return out

@@ -101,6 +101,26 @@ class OracleMetrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
+        self.roots_committed = Counter(
+            "oracle_roots_committed",
+            "Merkle roots committed on chain by this daemon's commitRoot transactions.",
+            registry=r,
+        )
+        self.roots_found_committed = Counter(
+            "oracle_roots_found_committed",
+            "Merkle roots this daemon signed that someone else had already committed (same root).",
+            registry=r,
+        )
+        self.root_conflicts = Counter(
+            "oracle_root_conflicts",
+            "Epochs whose on-chain root differs from this daemon's (their reports fell back to submit batches).",
+            registry=r,
+        )
+        self.proofs_posted = Counter(
+            "oracle_proofs_posted",
+            "Reports landed on chain by this daemon's proveReports transactions (also in reports_posted).",
+            registry=r,
+        )
         self.keeper_settled = Counter(
             "oracle_keeper_settle_transactions", "LeaseMarket.settleThrough transactions sent.", registry=r
         )

@@ -328,10 +328,14 @@ class OpsSettings(_Section):
 
 
 class SubmissionSettings(_Section):
-    """How batches become transactions."""
+    """How reports become transactions."""
 
+    mode: Literal["batch", "root"] = "batch"
+    """``batch``: the quorum signs each batch of reports and it is posted with ``submit``. ``root``: the quorum
+    signs one Merkle root per epoch (``commitRoot``) and the reports follow with ``proveReports``, which needs
+    no signatures; for fleets with many assets per epoch (see docs/operators.md for the gas trade-off)."""
     gas_cap_per_tx: int = Field(default=3_000_000, ge=100_000)
-    """A batch whose estimated gas exceeds this is split in halves."""
+    """A batch whose estimated gas exceeds this is split in halves (proof batches too)."""
     max_reports_per_tx: int = Field(default=50, ge=1, le=1_000)
     gas_margin_percent: int = Field(default=20, ge=0, le=200)
     """Gas limit = estimate plus this margin (never above the cap)."""

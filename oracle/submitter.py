@@ -9,6 +9,7 @@ batch under the gas cap.
   pool), or still unmined after ``replace_after_blocks`` blocks (replaced: same nonce, bumped fees).
 * :func:`fit_first_group`: halves a batch until its first part's gas estimate fits under the cap (later
   parts are estimated only once the first has landed: the contract requires each asset's epochs in order).
+  Signed ``submit`` batches and ``proveReports`` batches of root mode are split the same way.
 """
 
 from __future__ import annotations
@@ -196,8 +197,19 @@ class TxManager:
 
     # --- sending ------------------------------------------------------------------------------------
 
-    def send(self, *, kind: str, batch_id: int | None, to: str, data: bytes, gas_limit: int, head: BlockView) -> TxRow:
-        """Sign, persist, then broadcast a new transaction at the sender's next nonce.
+    def send(
+        self,
+        *,
+        kind: str,
+        batch_id: int | None,
+        to: str,
+        data: bytes,
+        gas_limit: int,
+        head: BlockView,
+        root_id: int | None = None,
+    ) -> TxRow:
+        """Sign, persist, then broadcast a new transaction at the sender's next nonce (``batch_id`` for submit
+        and prove transactions, ``root_id`` for commit ones).
 
         Returns the persisted transaction (still ``pending`` when the node refused it for a reason a later
         reconciliation can fix; ``dropped`` when its nonce was already used).
@@ -222,6 +234,7 @@ class TxManager:
             priority=priority,
             head=head,
             replaces=None,
+            root_id=root_id,
         )
         row = self._broadcast(self.outbox.transaction(tx_id))
         self.metrics.tx_sent.labels(kind=kind).inc()
@@ -241,6 +254,7 @@ class TxManager:
         priority: int,
         head: BlockView,
         replaces: int | None,
+        root_id: int | None = None,
     ) -> int:
         payload = bytes.fromhex(data[2:]) if isinstance(data, str) else data
         tx = {
@@ -270,6 +284,7 @@ class TxManager:
             max_priority_fee_per_gas=priority,
             sent_block=head.number,
             replaces=replaces,
+            root_id=root_id,
         )
 
     def _broadcast(self, tx: TxRow) -> TxRow:
@@ -399,6 +414,7 @@ class TxManager:
             priority=priority,
             head=head,
             replaces=tx.id,
+            root_id=tx.root_id,
         )
         self.metrics.tx_replacements.inc()
         logger.warning(

@@ -12,7 +12,17 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
-from oracle.chain import ERRORS, FUNCTIONS, SUBMIT, decode_error, load_deployment, sign_transaction
+from oracle.chain import (
+    COMMIT_ROOT,
+    ERRORS,
+    FUNCTIONS,
+    PROVE_REPORTS,
+    SUBMIT,
+    ChainClient,
+    decode_error,
+    load_deployment,
+    sign_transaction,
+)
 from oracle.errors import ConfigError, InputFileError
 from oracle.signer import LocalKeySigner
 from oracle_testkit import REPO_ROOT
@@ -43,6 +53,8 @@ def test_declared_functions_and_errors_match_the_compiled_interfaces() -> None:
     for name, fn in FUNCTIONS.items():
         assert (fn.signature, fn.outputs) in compiled[name], name
     assert (SUBMIT.signature, ()) in compiled["submit"]
+    assert (COMMIT_ROOT.signature, ()) in compiled["commitRoot"]
+    assert (PROVE_REPORTS.signature, ()) in compiled["proveReports"]
     for name, types in ERRORS.values():
         if name not in ("Error", "Panic"):
             assert f"{name}({','.join(types)})" in {s for s, _ in compiled[name]}, name
@@ -114,3 +126,13 @@ def test_deployment_files_and_addresses(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="not a deployment file"):
         load_deployment(tmp_path / "bad.json")
     assert load_deployment(None, oracle_address=oracle).source == "settings"
+
+
+def test_root_calls_encode_and_root_errors_decode() -> None:
+    root = bytes(range(32))
+    data = ChainClient.encode_commit_root(3, 7, 2, root, [], [])
+    assert data[:4] == keccak(b"commitRoot(uint64,(uint64,uint32,bytes32),address[],(bytes32,bytes32)[])")[:4]
+    revert = keccak(b"RootAlreadyCommitted(uint64,bytes32)")[:4] + encode(["uint64", "bytes32"], [7, root])
+    assert decode_error(revert) == ("RootAlreadyCommitted", (7, root))
+    proof = ChainClient.encode_prove_reports([], [])
+    assert proof[:4] == keccak(b"proveReports((uint256,uint64,uint64,uint64,uint16,uint64)[],bytes32[][])")[:4]

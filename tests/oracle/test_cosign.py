@@ -11,7 +11,7 @@ import pytest
 from oracle.aggregate import AggregationConfig
 from oracle.cosign import CosignServer, CosignService, PeerClient, collect_quorum
 from oracle.daemon import EpochAggregator
-from oracle.eip712 import Eip712Domain, batch_digest
+from oracle.eip712 import Eip712Domain, batch_digest, build_report_tree, root_digest
 from oracle.errors import CosignError, PeerRefused
 from oracle.models import Report
 from oracle.signer import LocalKeySigner, recover_signer
@@ -62,9 +62,11 @@ def peers() -> Iterator[dict[str, CosignServer]]:
         server.stop()
 
 
-def _post(url: str, body: object, token: str | None = None) -> tuple[int, dict[str, object]]:
+def _post(
+    url: str, body: object, token: str | None = None, path: str = "/v1/sign"
+) -> tuple[int, dict[str, object]]:
     request = urllib.request.Request(
-        url + "/v1/sign",
+        url + path,
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
     )
@@ -184,3 +186,96 @@ def test_quorum_takes_local_then_peer_signatures_skipping_refusals_ordered_by_ad
         reports=reports,
     )
     assert len(short) == 1
+
+
+# --- root mode: POST /v1/sign-root ----------------------------------------------------------------------------
+
+
+def _root_body(leaves: list[Report], **changes: object) -> dict[str, object]:
+    tree = build_report_tree(leaves)
+    epoch = leaves[0].epoch
+    return {
+        "chainId": 31337,
+        "oracle": ORACLE,
+        "configVersion": 1,
+        "epoch": epoch,
+        "reportCount": len(leaves),
+        "root": "0x" + tree.root.hex(),
+        "reports": [r.model_dump(mode="json") for r in leaves],
+        "digest": "0x" + root_digest(DOMAIN, 1, epoch, len(leaves), tree.root).hex(),
+        **changes,
+    }
+
+
+def test_a_peer_with_the_same_meter_view_rebuilds_the_tree_and_signs_the_root_digest(
+    peers: dict[str, CosignServer], reports: list[Report]
+) -> None:
+    leaves = [r for r in reports if r.epoch == 1]
+    root = build_report_tree(leaves).root
+    digest = root_digest(DOMAIN, 1, 1, len(leaves), root)
+    status, answer = _post(peers["same"].url, _root_body(leaves), path="/v1/sign-root")
+    assert status == 200 and (answer["digest"], answer["root"]) == ("0x" + digest.hex(), "0x" + root.hex())
+    signatures = PeerClient("same", peers["same"].url).request_root(DOMAIN, 1, 1, leaves, root, digest)
+    assert [recover_signer(digest, s.signature) for s in signatures] == [LocalKeySigner(KEYS[1]).address]
+
+
+def test_a_peer_with_a_different_meter_view_refuses_the_root_with_409_and_the_differing_assets(
+    peers: dict[str, CosignServer], reports: list[Report]
+) -> None:
+    leaves = [r for r in reports if r.epoch == 1]
+    body = _root_body(leaves)
+    status, answer = _post(peers["different"].url, body, path="/v1/sign-root")
+    assert (status, answer["error"], answer["assets"]) == (409, "mismatch", [1])
+    assert {(d["assetId"], d["epoch"]) for d in answer["differences"]} == {(1, 1)}  # type: ignore[index, union-attr]
+    assert answer["root"] not in (None, body["root"])  # the root of its own view
+    root = build_report_tree(leaves).root
+    digest = root_digest(DOMAIN, 1, 1, len(leaves), root)
+    with pytest.raises(PeerRefused) as refused:
+        PeerClient("auditor", peers["different"].url).request_root(DOMAIN, 1, 1, leaves, root, digest)
+    assert refused.value.differences == answer["differences"]
+    # Its view of epoch 0 matches: that root it signs.
+    epoch_0 = [r for r in reports if r.epoch == 0]
+    assert _post(peers["different"].url, _root_body(epoch_0), path="/v1/sign-root")[0] == 200
+
+
+def test_root_requests_must_be_self_consistent(peers: dict[str, CosignServer], reports: list[Report]) -> None:
+    leaves = [r for r in reports if r.epoch == 2]
+    url = peers["same"].url
+
+    def ask(body: dict[str, object]) -> tuple[int, object]:
+        status, answer = _post(url, body, path="/v1/sign-root")
+        return status, answer.get("error")
+
+    assert ask(_root_body(leaves, reportCount=3)) == (400, "malformed")
+    assert ask(_root_body(leaves, root="0x" + "11" * 32)) == (400, "root_mismatch")
+    assert ask(_root_body(leaves, digest="0x" + "00" * 32)) == (400, "digest_mismatch")
+    assert ask(_root_body(leaves, epoch=1)) == (400, "malformed")
+    assert ask(_root_body(list(reversed(leaves)))) == (400, "leaf_order")
+    assert ask(_root_body(leaves, chainId=5)) == (400, "wrong_domain")
+    assert ask(_root_body(leaves)) == (200, None)
+    assert _post(peers["behind"].url, _root_body(leaves), path="/v1/sign-root")[0] == 503
+
+
+def test_quorum_for_a_root_asks_the_peers_with_the_root_and_skips_a_refusal(
+    peers: dict[str, CosignServer], reports: list[Report]
+) -> None:
+    local = LocalKeySigner(KEYS[0])
+    signer_set = sorted((LocalKeySigner(k).address for k in KEYS), key=lambda a: int(a, 16))
+    leaves = [r for r in reports if r.epoch == 1]
+    root = build_report_tree(leaves).root
+    digest = root_digest(DOMAIN, 1, 1, len(leaves), root)
+    chosen, problems = collect_quorum(
+        digest,
+        local=[local],
+        peers=[PeerClient("different", peers["different"].url), PeerClient("same", peers["same"].url)],
+        signer_set=signer_set,
+        threshold=2,
+        domain=DOMAIN,
+        config_version=1,
+        reports=leaves,
+        epoch=1,
+        root=root,
+    )
+    assert {s.signer for s in chosen} == {local.address, LocalKeySigner(KEYS[1]).address}
+    assert all(recover_signer(digest, s.signature) == s.signer for s in chosen)
+    assert len(problems) == 1 and "refused to sign" in problems[0]

@@ -86,6 +86,18 @@ def test_environment_overrides_the_file_and_flags_override_both(config: Path, mo
     assert from_flags.chain.chain_id == 31337
 
 
+def test_posting_mode_is_batch_by_default_root_on_request_and_nothing_else(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(config).submission.mode == "batch"
+    monkeypatch.setenv("WELLHEAD_SUBMISSION__MODE", "root")
+    assert load_settings(config).submission.mode == "root"
+    path, value = parse_override("submission.mode=root")
+    assert load_settings(config, nested_override(path, value)).submission.mode == "root"
+    with pytest.raises(SettingsError, match="submission.mode"):
+        load_settings(config, {"submission": {"mode": "merkle"}})
+
+
 def test_nested_environment_variable_overrides_one_field_of_a_table(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
