@@ -131,6 +131,8 @@ contract LendingFactory is ILendingFactory, AccessControlDefaultAdminRules {
 
     /// @dev The collateral must be a share token this suite's registry deployed.
     function _assetIdOf(address collateralToken) internal view returns (uint256 assetId) {
+        // Without code the call below "succeeds" with no return data and fails to decode outside the try.
+        if (collateralToken.code.length == 0) revert NotAssetShares(collateralToken);
         try IAssetShares(collateralToken).assetId() returns (uint256 id) {
             assetId = id;
         } catch {

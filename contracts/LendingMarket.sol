@@ -56,12 +56,14 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     IERC20 internal immutable _yieldToken;
     IInvestorRegistry internal immutable _investors;
 
-    uint128 internal _totalBorrowAssets;
-    uint128 internal _totalBorrowShares;
+    // One slot for what every lender and borrower action reads and writes. 112 bits hold 5e33 base units
+    // (5e15 tokens at 18 decimals); a 32-bit timestamp lasts until 2106.
+    uint112 internal _totalBorrowAssets;
     /// @dev Loan tokens this market holds for its lenders (supplies, repayments and interest, less borrows
     /// and withdrawals). Tracked, not read from balanceOf, so that donations cannot move the share price.
-    uint128 internal _liquidity;
-    uint64 internal _lastUpdate;
+    uint112 internal _liquidity;
+    uint32 internal _lastUpdate;
+    uint128 internal _totalBorrowShares;
 
     /// @inheritdoc ILendingMarket
     uint256 public totalCollateral;
@@ -105,7 +107,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         _yieldToken = collateralToken_.settlementToken();
         yieldRepaysDebt = address(_yieldToken) == address(loanToken_);
         _investors = investors;
-        _lastUpdate = uint64(block.timestamp);
+        _lastUpdate = uint32(block.timestamp);
     }
 
     /* LENDERS (ERC-4626) */
@@ -166,7 +168,9 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     function supplyCollateral(uint256 amount, address onBehalf) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         if (onBehalf == address(0)) revert ZeroAddress();
-        // New collateral must not share yield earned before it arrived.
+        // Interest first (the yield applied below repays debt at its current value), then the harvest: new
+        // collateral must not share yield earned before it arrived.
+        _accrue();
         _harvest();
         _applyYield(onBehalf);
 
@@ -191,7 +195,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         position.collateral -= uint128(amount);
         totalCollateral -= amount;
         if (position.borrowShares != 0) {
-            (uint256 price,) = valuation.quote(assetId);
+            (uint256 price,) = valuation.update(assetId);
             _requireWithinLtv(msg.sender, position, price, borrowLtv);
         }
 
@@ -206,7 +210,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         if (receiver == address(0)) revert ZeroAddress();
         _accrue();
         _applyYield(msg.sender);
-        (uint256 price, bool frozen) = valuation.quote(assetId);
+        (uint256 price, bool frozen) = valuation.update(assetId);
         if (frozen) revert BorrowingFrozen(assetId);
         uint256 liquidity_ = _liquidity;
         if (assets > liquidity_) revert InsufficientLiquidity(assets, liquidity_);
@@ -215,8 +219,8 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         Position storage position = _positions[msg.sender];
         position.borrowShares += shares.toUint128();
         _totalBorrowShares += shares.toUint128();
-        _totalBorrowAssets += assets.toUint128();
-        _liquidity = uint128(liquidity_ - assets);
+        _totalBorrowAssets += assets.toUint112();
+        _liquidity = uint112(liquidity_ - assets);
         _requireWithinLtv(msg.sender, position, price, borrowLtv);
 
         emit Borrowed(msg.sender, receiver, assets, shares);
@@ -241,16 +245,18 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
             repaidShares = assets.toSharesDown(totalAssets_, totalShares_);
             repaidAssets = assets;
         } else {
-            repaidShares = shares;
-            repaidAssets = shares.toAssetsUp(totalAssets_, totalShares_);
+            // The yield applied above may already have repaid part of the debt, so asking for at least the
+            // position's shares (type(uint256).max, or what positionOf showed) repays the whole position.
+            repaidShares = Math.min(shares, position.borrowShares);
+            repaidAssets = repaidShares.toAssetsUp(totalAssets_, totalShares_);
         }
         if (repaidShares > position.borrowShares) revert ExceedsDebt(onBehalf, repaidShares, position.borrowShares);
 
         position.borrowShares -= uint128(repaidShares);
         _totalBorrowShares = uint128(totalShares_ - repaidShares);
         // Rounding can make the repaid assets exceed the recorded total by a unit: floor at zero.
-        _totalBorrowAssets = uint128(totalAssets_ > repaidAssets ? totalAssets_ - repaidAssets : 0);
-        _liquidity += repaidAssets.toUint128();
+        _totalBorrowAssets = uint112(totalAssets_ > repaidAssets ? totalAssets_ - repaidAssets : 0);
+        _liquidity += repaidAssets.toUint112();
 
         emit Repaid(msg.sender, onBehalf, repaidAssets, repaidShares);
 
@@ -270,7 +276,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         _accrue();
         _harvest();
         _applyYield(borrower);
-        (uint256 price,) = valuation.quote(assetId);
+        (uint256 price,) = valuation.update(assetId);
         Position storage position = _positions[borrower];
         {
             uint256 debt = uint256(position.borrowShares).toAssetsUp(_totalBorrowAssets, _totalBorrowShares);
@@ -287,8 +293,8 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         position.collateral -= uint128(seized);
         totalCollateral -= seized;
         _totalBorrowShares -= uint128(repaidShares);
-        _totalBorrowAssets = uint128(_totalBorrowAssets > repaidAssets ? _totalBorrowAssets - repaidAssets : 0);
-        _liquidity += repaidAssets.toUint128();
+        _totalBorrowAssets = uint112(_totalBorrowAssets > repaidAssets ? _totalBorrowAssets - repaidAssets : 0);
+        _liquidity += repaidAssets.toUint112();
         if (position.collateral == 0 && position.borrowShares != 0) _realizeBadDebt(borrower, position);
 
         emit Liquidated(msg.sender, borrower, repaidAssets, repaidShares, seized, price);
@@ -403,7 +409,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     /* INTERNAL: ERC-4626 HOOKS */
 
     function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
-        _liquidity += assets.toUint128();
+        _liquidity += assets.toUint112();
         super._deposit(caller, receiver, assets, shares);
     }
 
@@ -413,7 +419,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     {
         uint256 liquidity_ = _liquidity;
         if (assets > liquidity_) revert InsufficientLiquidity(assets, liquidity_);
-        _liquidity = uint128(liquidity_ - assets);
+        _liquidity = uint112(liquidity_ - assets);
         super._withdraw(caller, receiver, owner, assets, shares);
     }
 
@@ -426,9 +432,9 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
     function _accrue() internal {
         if (_lastUpdate == block.timestamp) return;
         (uint256 borrowed, uint256 interest, uint256 rate) = _expectedBorrow();
-        _lastUpdate = uint64(block.timestamp);
+        _lastUpdate = uint32(block.timestamp);
         if (interest == 0) return;
-        _totalBorrowAssets = borrowed.toUint128();
+        _totalBorrowAssets = borrowed.toUint112();
         emit InterestAccrued(interest, rate, borrowed);
     }
 
@@ -493,9 +499,9 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
             }
             position.borrowShares -= uint128(repaidShares);
             _totalBorrowShares = uint128(totalShares_ - repaidShares);
-            _totalBorrowAssets = uint128(totalAssets_ > repaidAssets ? totalAssets_ - repaidAssets : 0);
+            _totalBorrowAssets = uint112(totalAssets_ > repaidAssets ? totalAssets_ - repaidAssets : 0);
             // The yield tokens already sit in this contract: they become lenders' liquidity.
-            _liquidity += repaidAssets.toUint128();
+            _liquidity += repaidAssets.toUint112();
         }
         uint256 credited = earned - repaidAssets;
         if (credited != 0) _claimableYield[borrower] += credited;
@@ -543,7 +549,7 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         uint256 assets = Math.min(totalAssets_, shares.toAssetsUp(totalAssets_, _totalBorrowShares));
         position.borrowShares = 0;
         _totalBorrowShares -= uint128(shares);
-        _totalBorrowAssets = uint128(totalAssets_ - assets);
+        _totalBorrowAssets = uint112(totalAssets_ - assets);
         emit BadDebtRealized(borrower, assets, shares);
     }
 }

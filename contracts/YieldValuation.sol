@@ -33,7 +33,19 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
     uint64 internal immutable _genesis;
     uint64 internal immutable _epochLength;
 
-    mapping(uint256 assetId => ValuationParams) internal _params;
+    /// @dev An asset's parameters and its initial price, packed in one slot (read by every quote).
+    struct AssetConfig {
+        uint32 windowEpochs;
+        uint16 capRateBps;
+        uint16 decayBpsPerYear;
+        uint16 maxMoveBpsPerEpoch;
+        uint32 maxSilenceEpochs;
+        uint16 silenceHaircutBps;
+        uint16 suspendedHaircutBps;
+        uint96 initialPrice;
+    }
+
+    mapping(uint256 assetId => AssetConfig) internal _configs;
     mapping(uint256 assetId => Anchor) internal _anchors;
 
     constructor(ILeaseMarket market, uint48 adminDelay, address admin)
@@ -62,47 +74,73 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
                 || params.maxSilenceEpochs == 0 || params.silenceHaircutBps > BPS || params.suspendedHaircutBps > BPS
         ) revert InvalidValuationParams(assetId);
         Anchor storage anchor = _anchors[assetId];
+        uint96 initial = _configs[assetId].initialPrice;
         if (!anchor.configured) {
-            if (initialPrice == 0) revert InvalidAnchorPrice(assetId, initialPrice);
+            if (initialPrice == 0 || initialPrice > type(uint96).max) revert InvalidAnchorPrice(assetId, initialPrice);
+            initial = uint96(initialPrice);
             anchor.price = initialPrice;
             anchor.epoch = _currentEpoch();
             anchor.configured = true;
         }
 
-        _params[assetId] = params;
+        _configs[assetId] = AssetConfig({
+            windowEpochs: params.windowEpochs,
+            capRateBps: params.capRateBps,
+            decayBpsPerYear: params.decayBpsPerYear,
+            maxMoveBpsPerEpoch: params.maxMoveBpsPerEpoch,
+            maxSilenceEpochs: params.maxSilenceEpochs,
+            silenceHaircutBps: params.silenceHaircutBps,
+            suspendedHaircutBps: params.suspendedHaircutBps,
+            initialPrice: initial
+        });
 
         emit AssetConfigured(assetId, params, anchor.price);
     }
 
     /// @inheritdoc IShareValuation
-    function update(uint256 assetId) external returns (uint256 price) {
+    function update(uint256 assetId) external returns (uint256 price, bool frozen) {
         Anchor memory anchor = _configured(assetId);
+        AssetConfig memory params = _configs[assetId];
         uint64 epoch = _currentEpoch();
-        if (epoch == anchor.epoch) revert NothingChanged(assetId);
-        Breakdown memory parts = _breakdown(assetId, anchor);
-        price = _bounded(anchor, parts.target, _params[assetId].maxMoveBpsPerEpoch, epoch);
+        if (anchor.epoch == epoch) return (anchor.price, _isFrozen(assetId, params, epoch));
 
+        Breakdown memory parts = _breakdown(assetId, params, epoch);
+        frozen = parts.retired || parts.suspended || parts.silent;
+        uint256 target = parts.target;
+        price = _step(anchor.price, target, params.maxMoveBpsPerEpoch);
         _anchors[assetId] = Anchor(price.toUint128(), epoch, true);
 
-        emit PriceUpdated(assetId, epoch, uint128(price), parts.target);
+        emit PriceUpdated(assetId, epoch, uint128(price), target);
     }
 
     /// @inheritdoc IShareValuation
     function quote(uint256 assetId) external view returns (uint256 price, bool frozen) {
         Anchor memory anchor = _configured(assetId);
-        Breakdown memory parts = _breakdown(assetId, anchor);
-        price = _bounded(anchor, parts.target, _params[assetId].maxMoveBpsPerEpoch, _currentEpoch());
-        frozen = parts.silent || parts.suspended || parts.retired;
+        AssetConfig memory params = _configs[assetId];
+        uint64 epoch = _currentEpoch();
+        frozen = _isFrozen(assetId, params, epoch);
+        if (anchor.epoch == epoch) return (anchor.price, frozen);
+        price = _step(anchor.price, _breakdown(assetId, params, epoch).target, params.maxMoveBpsPerEpoch);
     }
 
     /// @inheritdoc IShareValuation
     function breakdown(uint256 assetId) external view returns (Breakdown memory) {
-        return _breakdown(assetId, _configured(assetId));
+        _configured(assetId);
+        return _breakdown(assetId, _configs[assetId], _currentEpoch());
     }
 
     /// @inheritdoc IShareValuation
     function paramsOf(uint256 assetId) external view returns (ValuationParams memory) {
-        return _params[assetId];
+        AssetConfig memory config = _configs[assetId];
+        return ValuationParams({
+            windowEpochs: config.windowEpochs,
+            capRateBps: config.capRateBps,
+            decayBpsPerYear: config.decayBpsPerYear,
+            maxMoveBpsPerEpoch: config.maxMoveBpsPerEpoch,
+            maxSilenceEpochs: config.maxSilenceEpochs,
+            silenceHaircutBps: config.silenceHaircutBps,
+            suspendedHaircutBps: config.suspendedHaircutBps
+        });
     }
 
     /// @inheritdoc IShareValuation
@@ -112,17 +150,17 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
 
     /* INTERNAL */
 
-    function _breakdown(uint256 assetId, Anchor memory anchor) internal view returns (Breakdown memory parts) {
-        ValuationParams memory params = _params[assetId];
+    function _breakdown(uint256 assetId, AssetConfig memory params, uint64 epoch)
+        internal
+        view
+        returns (Breakdown memory parts)
+    {
         IAssetRegistry.AssetStatus status = assetRegistry.statusOf(assetId);
         parts.retired = status == IAssetRegistry.AssetStatus.Retired;
         parts.suspended = status == IAssetRegistry.AssetStatus.Suspended;
         if (parts.retired) return parts; // target 0: the GPUs are gone
 
-        uint64 current = _currentEpoch();
-        uint64 nextReport = oracle.cursorOf(assetId).nextEpoch;
-        // The epoch in progress cannot be reported yet: silence counts the ended epochs still unreported.
-        parts.silentEpochs = current > nextReport ? current - nextReport : 0;
+        parts.silentEpochs = _silentEpochs(assetId, epoch);
         parts.silent = parts.silentEpochs >= params.maxSilenceEpochs;
 
         uint64 next = leaseMarket.nextSettleEpoch(assetId);
@@ -131,8 +169,9 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         parts.windowEpochs = next - from;
         uint256 supply = IERC20(assetRegistry.sharesOf(assetId)).totalSupply();
         if (parts.windowEpochs == 0 || supply == 0) {
-            // No settled history yet: the anchor (the offering price) stands in for the capitalised yield.
-            parts.capitalised = anchor.price;
+            // No settled history yet: the initial price (the offering price) stands in for the capitalised
+            // yield. Not the last anchor: decay and haircuts would then compound at every anchoring.
+            parts.capitalised = params.initialPrice;
         } else {
             parts.windowNet = leaseMarket.netRevenueBetween(assetId, from, next);
             uint256 windowSeconds = parts.windowEpochs * _epochLength;
@@ -162,16 +201,26 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         parts.target = Math.mulDiv(parts.capitalised, keepBps, scale);
     }
 
-    /// @dev Moves `anchor.price` toward `target` by at most maxMoveBps of the anchor per elapsed epoch.
-    function _bounded(Anchor memory anchor, uint256 target, uint16 maxMoveBps, uint64 epoch)
-        internal
-        pure
-        returns (uint256)
-    {
-        uint256 elapsed = epoch > anchor.epoch ? epoch - anchor.epoch : 0;
-        uint256 maxMove = Math.mulDiv(anchor.price, Math.min(uint256(maxMoveBps) * elapsed, BPS * 1_000), BPS);
-        if (target >= anchor.price) return Math.min(target, anchor.price + maxMove);
-        return anchor.price - Math.min(anchor.price - target, maxMove);
+    /// @dev One epoch's move from the anchor toward the target: at most maxMoveBps of the anchor (rounded up,
+    /// so that a small price still moves), or of the target when the anchor has fallen to zero, so that a
+    /// price can recover from zero at the same bounded pace.
+    function _step(uint256 anchorPrice, uint256 target, uint16 maxMoveBps) internal pure returns (uint256) {
+        uint256 scale = anchorPrice == 0 ? target : anchorPrice;
+        uint256 maxMove = Math.mulDiv(scale, maxMoveBps, BPS, Math.Rounding.Ceil);
+        if (target >= anchorPrice) return Math.min(target, anchorPrice + maxMove);
+        return anchorPrice - Math.min(anchorPrice - target, maxMove);
+    }
+
+    /// @dev New borrowing stops while the meter is silent or the asset is not active (read fresh, not cached).
+    function _isFrozen(uint256 assetId, AssetConfig memory params, uint64 epoch) internal view returns (bool) {
+        if (assetRegistry.statusOf(assetId) != IAssetRegistry.AssetStatus.Active) return true;
+        return _silentEpochs(assetId, epoch) >= params.maxSilenceEpochs;
+    }
+
+    /// @dev Ended epochs still unreported (the epoch in progress cannot be reported yet).
+    function _silentEpochs(uint256 assetId, uint64 epoch) internal view returns (uint256) {
+        uint64 nextReport = oracle.cursorOf(assetId).nextEpoch;
+        return epoch > nextReport ? epoch - nextReport : 0;
     }
 
     function _configured(uint256 assetId) internal view returns (Anchor memory anchor) {

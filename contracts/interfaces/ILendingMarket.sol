@@ -105,6 +105,8 @@ interface ILendingMarket is IERC4626 {
     function borrow(uint256 assets, address receiver) external returns (uint256 shares);
 
     /// @notice Repays `assets` or `shares` (exactly one non-zero) of `onBehalf`'s debt, pulled from the caller.
+    /// The borrower's pending yield is applied first; in shares mode, asking for at least the position's
+    /// shares (e.g. type(uint256).max) repays it all. In assets mode, more than the debt reverts ExceedsDebt.
     function repay(uint256 assets, uint256 shares, address onBehalf)
         external
         returns (uint256 repaidAssets, uint256 repaidShares);

@@ -14,9 +14,12 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 ///   haircuts          = x (1 - silenceHaircut) when the meter has been silent for `maxSilenceEpochs` or
 ///                       more; x (1 - suspendedHaircut) when the asset is suspended; 0 when retired
 ///   target            = capitalised x age decay x haircuts
-/// The quoted price moves from its last anchor toward the target by at most `maxMoveBpsPerEpoch` of the
-/// anchor per elapsed epoch, so a single epoch (a revenue spike, a one-off outage) cannot move it more than
-/// that bound. Borrowing is frozen (`frozen` true) while the meter is silent or the asset is not active.
+/// The price is anchored once per epoch (`update`, which lending markets call before they rely on a price,
+/// and anyone may call): each anchoring moves it from the previous anchor toward the target by at most
+/// `maxMoveBpsPerEpoch` of that anchor (of the target when the anchor is zero, so that a price can recover),
+/// however many epochs passed since, so a single epoch (a revenue spike, a one-off outage) cannot move the
+/// value more than that bound. Borrowing is frozen (`frozen` true, read fresh on every call) while the meter
+/// is silent or the asset is not active.
 interface IShareValuation {
     /// @param windowEpochs Trailing settled epochs the yield is measured over.
     /// @param capRateBps Capitalisation rate (yield an investor requires), e.g. 1,500 = 15%.
@@ -62,16 +65,18 @@ interface IShareValuation {
     error InvalidValuationParams(uint256 assetId);
     error InvalidAnchorPrice(uint256 assetId, uint128 price);
     error AssetNotConfigured(uint256 assetId);
-    error NothingChanged(uint256 assetId);
 
-    /// @notice Sets an asset's parameters; the first call also sets its anchor price (e.g. the offering price).
+    /// @notice Sets an asset's parameters; the first call also sets its initial price (e.g. the offering
+    /// price; at most 2**96 - 1), which is the first anchor and stands in for the capitalised yield until the
+    /// asset has settled history.
     function configure(uint256 assetId, ValuationParams calldata params, uint128 initialPrice) external;
 
-    /// @notice Writes the current bounded price as the new anchor. Anyone may call.
-    function update(uint256 assetId) external returns (uint256 price);
+    /// @notice The price for this epoch, anchoring it first if this epoch has no anchor yet (one bounded step
+    /// from the last anchor), and whether new borrowing must stop. Anyone may call.
+    function update(uint256 assetId) external returns (uint256 price, bool frozen);
 
-    /// @notice Settlement-token base units per whole share (1e18 share units), and whether new borrowing
-    /// against the asset must stop.
+    /// @notice What `update` would return now, without writing: settlement-token base units per whole share
+    /// (1e18 share units), and whether new borrowing against the asset must stop.
     function quote(uint256 assetId) external view returns (uint256 price, bool frozen);
 
     /// @notice The target price and its parts.
