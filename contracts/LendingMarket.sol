@@ -469,8 +469,9 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
 
         emit YieldHarvested(harvested, total);
 
-        // Effects first, then the pull: the share token pays exactly what it reported as claimable.
-        collateralToken.claim();
+        // Effects first, then the pull: the share token must pay exactly what it reported as claimable.
+        uint256 claimed = collateralToken.claim();
+        if (claimed != harvested) revert HarvestMismatch(harvested, claimed);
     }
 
     /// @dev Credits `borrower` the yield its collateral earned since its last checkpoint: it repays debt first

@@ -67,6 +67,7 @@ interface ILendingMarket is IERC4626 {
     error ExceedsDebt(address borrower, uint256 repaidShares, uint256 borrowShares);
     error NothingToClaim(address borrower);
     error Unauthorized(address caller, address borrower);
+    error HarvestMismatch(uint256 claimable, uint256 claimed);
 
     /* IDENTITY */
 
