@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.benchmarks.core import Bench  # noqa: E402
-from scripts.localnode import start_anvil  # noqa: E402
+from scripts.localnode import detach_brownie, start_anvil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Sections in the order they run. A section module exposes `run(bench)`.
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             importlib.import_module(module_name).run(bench)
             print(f"[bench] {name}: {time.monotonic() - section_start:.1f}s", file=sys.stderr)
     finally:
+        detach_brownie()
         node.stop()
     print()
     print(bench.table())

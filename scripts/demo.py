@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.localnode import ROOT, free_port, load_project, start_anvil  # noqa: E402
+from scripts.localnode import ROOT, detach_brownie, free_port, load_project, start_anvil  # noqa: E402
 from scripts.samples import H100_CLUSTER, L40S_EDGE, AssetSpec, register_asset, shares, usd  # noqa: E402
 from scripts.tables import render  # noqa: E402
 
@@ -121,6 +121,7 @@ def main() -> int:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        detach_brownie()
         story.node.stop()
     say(f"\nDone in {time.monotonic() - started:.0f}s; Anvil stopped. Logs and configs: {RUN.relative_to(ROOT)}/")
     return 0

@@ -232,6 +232,15 @@ def _price_transactions_for_node() -> None:
     settings["priority_fee"] = "auto"
 
 
+def detach_brownie() -> None:
+    """Disconnects brownie from an attached node (before the node stops, so that brownie's background
+    block watcher does not fail against a closed port)."""
+    from brownie import network
+
+    if network.is_connected():
+        network.disconnect(kill_rpc=False)
+
+
 def load_project() -> object:
     """Loads this brownie project outside `brownie run`/`brownie test` and makes its contract containers
     importable as `from brownie import AssetRegistry, ...`, as they are inside brownie's own commands.

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """brownie prints every transaction; a bench prints one table."""
+    with redirect_stdout(io.StringIO()):
+        yield
 
 
 @dataclass

@@ -16,16 +16,13 @@ with the daemon's code (oracle.eip712 digests signed by oracle.signer keys).
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
-from contextlib import contextmanager, redirect_stdout
-from typing import Any, Iterator
+from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from scripts.benchmarks.core import Bench
+from scripts.benchmarks.core import Bench, quiet
+from scripts.eip2612 import sign_permit
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +35,6 @@ TWIN_GPUS = 128
 MANY = 100
 #: GOALS.md: settle with 100 leases / with 1 lease.
 GOAL_SETTLE_RATIO = "<= 1.05"
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """brownie prints every transaction; a bench prints one table."""
-    with redirect_stdout(io.StringIO()):
-        yield
 
 
 def _terms(asset_id: int, gpus: int, price: int, penalty_bps: int = 500) -> tuple:
@@ -122,33 +112,7 @@ class _Harness:
                            {"from": self.keeper})
 
     def permit(self, owner_key: bytes, value: int, deadline: int) -> tuple[int, bytes, bytes]:
-        from brownie import chain
-
-        owner = Account.from_key(owner_key).address
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": self.coin.name(), "version": "1", "chainId": chain.id,
-                       "verifyingContract": self.coin.address},
-            "message": {"owner": owner, "spender": self.market.address, "value": value,
-                        "nonce": self.coin.nonces(owner), "deadline": deadline},
-        }
-        signed = Account.sign_message(encode_typed_data(full_message=typed), owner_key)
-        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+        return sign_permit(self.coin, owner_key, self.market.address, value, deadline)
 
 
 def _gas(tx: Any, what: str) -> int:
@@ -158,7 +122,7 @@ def _gas(tx: Any, what: str) -> int:
 
 
 def run(bench: Bench) -> None:
-    with _quiet():
+    with quiet():
         figures = _measure()
     for name in ("createOffer.first", "createOffer.second", "openLease", "openLeaseWithPermit", "extendLease",
                  "terminateLease", "cancelLease", "claimRefund.refund", "claimRefund.close", "settle.void"):

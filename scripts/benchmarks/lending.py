@@ -24,12 +24,9 @@ script's kink IRM; the share price comes from the suite's YieldValuation ($100 a
 
 from __future__ import annotations
 
-import io
 import logging
-from contextlib import contextmanager, redirect_stdout
-from typing import Iterator
 
-from scripts.benchmarks.core import Bench
+from scripts.benchmarks.core import Bench, quiet
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +38,6 @@ AAVE_V3 = {"supply": 139_678, "borrow": 209_306, "repay": 145_712, "liquidate": 
 GOAL_FACTOR = 0.6
 #: window 24, cap rate 15%, no decay, 10% a epoch, never silent, -50% silent, -50% suspended
 VALUATION_PARAMS = (24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """brownie prints every transaction; a bench prints one table, so the section's stdout is dropped."""
-    with redirect_stdout(io.StringIO()):
-        yield
 
 
 def _usd(amount: int) -> int:
@@ -150,7 +140,7 @@ def _measure(h: _Harness) -> dict[str, int]:
 
 def run(bench: Bench) -> None:
     """Deploys a lending suite and the plain vault, and records the lending gas figures."""
-    with _quiet():
+    with quiet():
         harness = _Harness()
         gas = _measure(harness)
     oz_name = "lending.baseline.oz_erc4626_deposit"

@@ -15,13 +15,12 @@ threshold value itself costs nothing, it sits in the config slot either way) wit
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from eth_account import Account
 from eth_utils import keccak
 
-from scripts.benchmarks.core import Bench
+from scripts.benchmarks.core import Bench, quiet
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +36,6 @@ ROOT_LEAVES = 1024
 GOAL_MARGINAL_PER_SIGNATURE = "<= 5650"
 GOAL_REPORT_3_SIGNATURES = "<= 82000"
 GOAL_MARGINAL_PER_REPORT = "<= 25000"
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """brownie prints every transaction (contract calls pass `silent=False` explicitly, so its own switch does
-    not reach them); a bench prints one table, so the section's stdout is dropped."""
-    import io
-    from contextlib import redirect_stdout
-
-    with redirect_stdout(io.StringIO()):
-        yield
 
 
 def _report(asset_id: int, epoch: int, salt: int = 0) -> tuple:
@@ -273,7 +261,7 @@ def _wait_for_brownie_bookkeeping(timeout: float = 10.0) -> None:
 
 def run(bench: Bench) -> None:
     """Deploys an oracle suite and a baseline, and records the oracle's gas figures."""
-    with _quiet():
+    with quiet():
         harness = _Harness(bench)
         _signature_figures(bench, harness)
         state = _batch_figures(bench, harness)

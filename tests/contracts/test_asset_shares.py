@@ -14,6 +14,8 @@ from brownie import ZERO_ADDRESS, NoBoolToken, Token18, accounts, chain, web3
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from scripts.eip2612 import permit_message
+from scripts.eip2612 import sign_permit as _sign_permit
 from scripts.samples import STATUS_RETIRED, STATUS_SUSPENDED, register_asset, shares, usd
 from tests.support.events import assert_event, assert_no_event
 from tests.support.reverts import reverts_with
@@ -467,38 +469,9 @@ def signer(actors, suite, coin):
     return account, key
 
 
-def permit_message(token, owner, spender, value, nonce, deadline):
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token.name(), "version": "1", "chainId": chain.id, "verifyingContract": token.address},
-        "message": {
-            "owner": str(owner),
-            "spender": str(spender),
-            "value": value,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-
-
 def sign_permit(key, token, owner, spender, value, nonce, deadline):
-    signed = Account.sign_message(encode_typed_data(full_message=permit_message(token, owner, spender, value, nonce, deadline)), key)
-    return signed.v, "0x" + signed.r.to_bytes(32, "big").hex(), "0x" + signed.s.to_bytes(32, "big").hex()
+    v, r, s = _sign_permit(token, key, spender, value, deadline, nonce, owner=owner)
+    return v, "0x" + r.hex(), "0x" + s.hex()
 
 
 def test_permit_sets_the_allowance_from_a_signature(token, coin, actors, signer):

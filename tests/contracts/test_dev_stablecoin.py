@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from brownie import ZERO_ADDRESS, DevStablecoin, accounts, chain
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from web3 import Web3
 
+from scripts.eip2612 import sign_permit
 from scripts.samples import usd
 from tests.support.events import assert_event
 from tests.support.reverts import reverts_with
@@ -214,28 +214,7 @@ def test_pause_and_unpause_revert_without_pauser_role(coin, actors):
 
 
 def _sign_permit(coin, key, owner, spender, value, nonce, deadline):
-    message = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": coin.name(), "version": "1", "chainId": chain.id, "verifyingContract": coin.address},
-        "message": {"owner": owner, "spender": spender, "value": value, "nonce": nonce, "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=message), key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    return sign_permit(coin, key, spender, value, deadline, nonce, owner=owner)
 
 
 @pytest.fixture(scope="module")

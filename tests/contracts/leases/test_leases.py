@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 from brownie.exceptions import VirtualMachineError
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from scripts.eip2612 import sign_permit
 from scripts.samples import STATUS_SUSPENDED, usd
 from tests.contracts.leases._market import (
     ACTIVE,
@@ -245,37 +244,7 @@ def _permit_key():
 
 def _permit(w, owner_key: bytes, value: int, deadline: int, nonce: int | None = None):
     """(v, r, s) of an EIP-2612 permit of the settlement token for the market, signed with eth-account."""
-    from brownie import chain
-
-    owner = Account.from_key(owner_key).address
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": w.coin.name(), "version": "1", "chainId": chain.id, "verifyingContract": w.coin.address},
-        "message": {
-            "owner": owner,
-            "spender": w.market.address,
-            "value": value,
-            "nonce": w.coin.nonces(owner) if nonce is None else nonce,
-            "deadline": deadline,
-        },
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=typed), owner_key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    return sign_permit(w.coin, owner_key, w.market.address, value, deadline, nonce)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {IAssetShares} from "../../../contracts/interfaces/IAssetShares.sol";
-import {MockNoBoolToken} from "../mocks/MockNoBoolToken.sol";
-import {MockToken18} from "../mocks/MockToken18.sol";
+import {NoBoolToken} from "../../../contracts/test/NoBoolToken.sol";
+import {Token18} from "../../../contracts/test/Token18.sol";
 import {SharesFixture} from "./SharesFixture.sol";
 
 /// @notice The asset layer with settlement tokens other than the 6-decimal DevStablecoin: an 18-decimal token
@@ -19,7 +19,7 @@ abstract contract SettlementTokenCase is SharesFixture {
     function _token() internal virtual returns (address);
 
     function _fund(address to, uint256 amount) internal override {
-        MockToken18(address(money)).mint(to, amount); // both mocks have the same open `mint`
+        Token18(address(money)).mint(to, amount); // both test tokens have the same open `mint`
     }
 
     function setUp() public {
@@ -87,18 +87,18 @@ abstract contract SettlementTokenCase is SharesFixture {
 
 contract Token18SettlementTest is SettlementTokenCase {
     function _token() internal override returns (address) {
-        return address(new MockToken18());
+        return address(new Token18());
     }
 }
 
 contract NoBoolSettlementTest is SettlementTokenCase {
     function _token() internal override returns (address) {
-        return address(new MockNoBoolToken());
+        return address(new NoBoolToken());
     }
 
     /// The double really returns nothing: a caller decoding a bool (IERC20) reverts, SafeERC20 does not.
     function test_token_returns_no_bool() public {
-        MockNoBoolToken(address(money)).mint(address(this), 10);
+        NoBoolToken(address(money)).mint(address(this), 10);
         (bool ok, bytes memory data) = address(money).call(abi.encodeCall(IERC20.transfer, (alice, 1)));
         assertTrue(ok, "transfer succeeded");
         assertEq(data.length, 0, "and returned nothing");
