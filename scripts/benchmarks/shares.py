@@ -138,6 +138,6 @@ def _send_many(contract: Any, method: str, calls: list[tuple], sender: Any) -> N
         )
         for args in calls
     ]
-    failed = [h for h in hashes if web3.eth.get_transaction_receipt(h)["status"] != 1]
+    failed = [h for h in hashes if web3.eth.wait_for_transaction_receipt(h, timeout=60)["status"] != 1]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(hashes)} {method} transactions failed")
