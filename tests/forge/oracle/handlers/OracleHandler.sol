@@ -91,7 +91,7 @@ contract OracleHandler is Test {
         for (uint256 i; i < keys_.length; ++i) {
             _keys.push(keys_[i]);
             _addrs.push(vm.addr(keys_[i]));
-            if (i > 0) require(_addrs[i] > _addrs[i - 1], "keys must ascend by address");
+            if (i > 0 && _addrs[i] <= _addrs[i - 1]) fail("keys must ascend by address");
         }
         for (uint256 i; i < assets_.length; ++i) {
             _assets.push(assets_[i]);
