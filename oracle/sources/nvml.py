@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
 
@@ -47,32 +48,21 @@ def load_nvml() -> ModuleType:
     return pynvml
 
 
+@dataclass(frozen=True, slots=True)
 class NvmlSample:
     """One GPU's readings at one scrape (what ``nvml-probe`` prints)."""
 
-    __slots__ = ("energy_mj", "error", "power_w", "ts_ms", "util_pct", "uuid", "xid")
-
-    def __init__(
-        self,
-        uuid: str,
-        ts_ms: int,
-        util_pct: float,
-        power_w: float,
-        energy_mj: int,
-        xid: int,
-        error: str | None = None,
-    ) -> None:
-        self.uuid = uuid
-        self.ts_ms = ts_ms
-        self.util_pct = util_pct
-        self.power_w = power_w
-        self.energy_mj = energy_mj
-        self.xid = xid
-        self.error = error
+    uuid: str
+    ts_ms: int
+    util_pct: float
+    power_w: float
+    energy_mj: int
+    xid: int
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The sample as JSON-able data."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        """The sample as JSON-able data, keys sorted."""
+        return dict(sorted(asdict(self).items()))
 
 
 class NvmlSource:

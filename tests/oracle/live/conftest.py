@@ -26,7 +26,7 @@ from live_kit import (  # noqa: E402
 from oracle.models import Report  # noqa: E402
 
 
-def _require(binary: str, hint: str) -> None:
+def _require_binary(binary: str, hint: str) -> None:
     if (
         shutil.which(binary) is None
         and not (Path(__file__).resolve().parents[3] / "node_modules" / ".bin" / binary).exists()
@@ -37,7 +37,7 @@ def _require(binary: str, hint: str) -> None:
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> ChainTemplate:
     """The suite deployed once on Anvil (state saved), copied by every test that needs a chain."""
-    _require("anvil", "run `make setup` (npm ci)")
+    _require_binary("anvil", "run `make setup` (npm ci)")
     return deploy_template(tmp_path_factory.mktemp("chain-template"))
 
 
@@ -58,7 +58,7 @@ def reference(recording: Path) -> dict[tuple[int, int], Report]:
 @pytest.fixture(scope="session")
 def tsdb(tmp_path_factory: pytest.TempPathFactory, recording: Path) -> Path:
     """A Prometheus TSDB backfilled from the session recording with promtool."""
-    _require("promtool", "apt-get install prometheus")
+    _require_binary("promtool", "apt-get install prometheus")
     data = tmp_path_factory.mktemp("tsdb") / "data"
     backfill(recording, data)
     return data
@@ -67,7 +67,7 @@ def tsdb(tmp_path_factory: pytest.TempPathFactory, recording: Path) -> Path:
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory, tsdb: Path) -> Iterator[PrometheusServer]:
     """A real Prometheus serving the session recording on a loopback port."""
-    _require("prometheus", "apt-get install prometheus")
+    _require_binary("prometheus", "apt-get install prometheus")
     directory = tmp_path_factory.mktemp("prometheus")
     data = directory / "data"
     shutil.copytree(tsdb, data)
