@@ -24,6 +24,10 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
     uint256 internal constant SECONDS_PER_YEAR = 365 days;
     uint256 internal constant SHARE_UNIT = 1e18;
     uint32 public constant MAX_WINDOW_EPOCHS = 24 * 365;
+    /// @notice The largest `maxRiseBpsPerYear`: 100% of the snapshot per hour, so that the ceiling's maths stays
+    /// far from overflow. Deployments use far less (the demo: 50% a year; docs/security.md, "Wash leasing").
+    uint32 public constant MAX_RISE_BPS_PER_YEAR = 87_600_000;
+    uint256 internal constant SECONDS_PER_HOUR = 3600;
 
     ILeaseMarket public immutable leaseMarket;
     IMeteringOracle public immutable oracle;
@@ -43,10 +47,16 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         uint16 silenceHaircutBps;
         uint16 suspendedHaircutBps;
         uint96 initialPrice;
+        // Second slot: the wash-leasing guards.
+        uint32 maxRiseBpsPerYear;
+        uint32 snapshotEpochs;
+        uint128 referencePricePerGpuHour;
     }
 
     mapping(uint256 assetId => AssetConfig) internal _configs;
     mapping(uint256 assetId => Anchor) internal _anchors;
+    /// @dev Written only when the snapshot moves (at configuration, once a snapshot period, on a fall).
+    mapping(uint256 assetId => Snapshot) internal _snapshots;
 
     constructor(ILeaseMarket market, uint48 adminDelay, address admin)
         AccessControlDefaultAdminRules(adminDelay, admin)
@@ -72,6 +82,10 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             params.windowEpochs == 0 || params.windowEpochs > MAX_WINDOW_EPOCHS || params.capRateBps == 0
                 || params.decayBpsPerYear > BPS || params.maxMoveBpsPerEpoch == 0 || params.maxMoveBpsPerEpoch > BPS
                 || params.maxSilenceEpochs == 0 || params.silenceHaircutBps > BPS || params.suspendedHaircutBps > BPS
+                || params.maxRiseBpsPerYear == 0 || params.maxRiseBpsPerYear > MAX_RISE_BPS_PER_YEAR
+                || params.snapshotEpochs == 0 || params.snapshotEpochs > MAX_WINDOW_EPOCHS
+                || params.referencePricePerGpuHour == 0
+                || params.referencePricePerGpuHour > leaseMarket.MAX_PRICE_PER_GPU_HOUR()
         ) revert InvalidValuationParams(assetId);
         Anchor storage anchor = _anchors[assetId];
         uint96 initial = _configs[assetId].initialPrice;
@@ -81,6 +95,8 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             anchor.price = initialPrice;
             anchor.epoch = _currentEpoch();
             anchor.configured = true;
+            _snapshots[assetId] = Snapshot(initialPrice, anchor.epoch);
+            emit SnapshotTaken(assetId, anchor.epoch, initialPrice);
         }
 
         _configs[assetId] = AssetConfig({
@@ -91,7 +107,10 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             maxSilenceEpochs: params.maxSilenceEpochs,
             silenceHaircutBps: params.silenceHaircutBps,
             suspendedHaircutBps: params.suspendedHaircutBps,
-            initialPrice: initial
+            initialPrice: initial,
+            maxRiseBpsPerYear: params.maxRiseBpsPerYear,
+            snapshotEpochs: params.snapshotEpochs,
+            referencePricePerGpuHour: params.referencePricePerGpuHour
         });
 
         emit AssetConfigured(assetId, params, anchor.price);
@@ -107,10 +126,14 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         Breakdown memory parts = _breakdown(assetId, params, epoch);
         frozen = parts.retired || parts.suspended || parts.silent;
         uint256 target = parts.target;
-        price = _step(anchor.price, target, params.maxMoveBpsPerEpoch);
+        Snapshot memory snapshot = _snapshots[assetId];
+        price = _price(anchor.price, target, snapshot, params, epoch);
         _anchors[assetId] = Anchor(price.toUint128(), epoch, true);
+        bool moveSnapshot = price < snapshot.price || epoch >= snapshot.epoch + params.snapshotEpochs;
+        if (moveSnapshot) _snapshots[assetId] = Snapshot(uint128(price), epoch);
 
         emit PriceUpdated(assetId, epoch, uint128(price), target);
+        if (moveSnapshot) emit SnapshotTaken(assetId, epoch, uint128(price));
     }
 
     /// @inheritdoc IShareValuation
@@ -120,7 +143,7 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         uint64 epoch = _currentEpoch();
         frozen = _isFrozen(assetId, params, epoch);
         if (anchor.epoch == epoch) return (anchor.price, frozen);
-        price = _step(anchor.price, _breakdown(assetId, params, epoch).target, params.maxMoveBpsPerEpoch);
+        price = _price(anchor.price, _breakdown(assetId, params, epoch).target, _snapshots[assetId], params, epoch);
     }
 
     /// @inheritdoc IShareValuation
@@ -139,13 +162,29 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             maxMoveBpsPerEpoch: config.maxMoveBpsPerEpoch,
             maxSilenceEpochs: config.maxSilenceEpochs,
             silenceHaircutBps: config.silenceHaircutBps,
-            suspendedHaircutBps: config.suspendedHaircutBps
+            suspendedHaircutBps: config.suspendedHaircutBps,
+            maxRiseBpsPerYear: config.maxRiseBpsPerYear,
+            snapshotEpochs: config.snapshotEpochs,
+            referencePricePerGpuHour: config.referencePricePerGpuHour
         });
     }
 
     /// @inheritdoc IShareValuation
     function anchorOf(uint256 assetId) external view returns (Anchor memory) {
         return _anchors[assetId];
+    }
+
+    /// @inheritdoc IShareValuation
+    function snapshotOf(uint256 assetId) external view returns (Snapshot memory) {
+        return _snapshots[assetId];
+    }
+
+    /// @inheritdoc IShareValuation
+    function riseCeiling(uint256 assetId) external view returns (uint256) {
+        _configured(assetId);
+        AssetConfig memory params = _configs[assetId];
+        uint64 epoch = _currentEpoch();
+        return _riseCeilingOf(_snapshots[assetId], _breakdown(assetId, params, epoch).target, params, epoch);
     }
 
     /* INTERNAL */
@@ -155,7 +194,7 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         view
         returns (Breakdown memory parts)
     {
-        IAssetRegistry.AssetStatus status = assetRegistry.statusOf(assetId);
+        (IAssetRegistry.AssetStatus status, uint32 gpuCount,) = assetRegistry.meteringProfile(assetId);
         parts.retired = status == IAssetRegistry.AssetStatus.Retired;
         parts.suspended = status == IAssetRegistry.AssetStatus.Suspended;
         if (parts.retired) return parts; // target 0: the GPUs are gone
@@ -175,11 +214,17 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         } else {
             parts.windowNet = leaseMarket.netRevenueBetween(assetId, from, next);
             uint256 windowSeconds = parts.windowEpochs * _epochLength;
+            // Every GPU leased all window long at the reference price: revenue above it (a wash lease at 20x)
+            // is settled and paid out as usual, but not capitalised into the collateral value.
+            parts.referenceCap = Math.mulDiv(
+                uint256(params.referencePricePerGpuHour) * gpuCount, windowSeconds, SECONDS_PER_HOUR
+            );
+            parts.countedNet = Math.min(parts.windowNet, parts.referenceCap);
             parts.annualNetPerShare =
-                Math.mulDiv(parts.windowNet * SECONDS_PER_YEAR, SHARE_UNIT, windowSeconds * supply);
-            // One rounding for the capitalised value, not two: computed from the window's net directly.
+                Math.mulDiv(parts.countedNet * SECONDS_PER_YEAR, SHARE_UNIT, windowSeconds * supply);
+            // One rounding for the capitalised value, not two: computed from the counted net directly.
             parts.capitalised = Math.mulDiv(
-                parts.windowNet * SECONDS_PER_YEAR, SHARE_UNIT * BPS, windowSeconds * supply * params.capRateBps
+                parts.countedNet * SECONDS_PER_YEAR, SHARE_UNIT * BPS, windowSeconds * supply * params.capRateBps
             );
         }
 
@@ -199,6 +244,34 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             scale *= BPS;
         }
         parts.target = Math.mulDiv(parts.capitalised, keepBps, scale);
+    }
+
+    /// @dev The anchoring rule: one bounded step toward the target, and a rise no higher than the ceiling that
+    /// grows linearly from the snapshot (never below the previous anchor: the ceiling only holds a price back).
+    function _price(
+        uint256 anchorPrice,
+        uint256 target,
+        Snapshot memory snapshot,
+        AssetConfig memory params,
+        uint64 epoch
+    ) internal view returns (uint256 price) {
+        price = _step(anchorPrice, target, params.maxMoveBpsPerEpoch);
+        if (price > anchorPrice) {
+            price = Math.max(anchorPrice, Math.min(price, _riseCeilingOf(snapshot, target, params, epoch)));
+        }
+    }
+
+    /// @dev snapshot + snapshot x maxRise x elapsed / year, rounded down (of the target when the snapshot is 0,
+    /// so that a price can recover from zero at the same bounded pace).
+    function _riseCeilingOf(Snapshot memory snapshot, uint256 target, AssetConfig memory params, uint64 epoch)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 scale = snapshot.price == 0 ? target : snapshot.price;
+        uint256 elapsedSeconds = uint256(epoch - snapshot.epoch) * _epochLength;
+        return snapshot.price
+            + Math.mulDiv(scale, uint256(params.maxRiseBpsPerYear) * elapsedSeconds, BPS * SECONDS_PER_YEAR);
     }
 
     /// @dev One epoch's move from the anchor toward the target: at most maxMoveBps of the anchor (rounded up,

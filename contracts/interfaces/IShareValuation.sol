@@ -7,8 +7,12 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// @notice What one share of a GPU asset is worth as collateral, from what the asset really earned.
 ///
 /// The formula, per asset (all parameters readable with `paramsOf`):
-///   annualNetPerShare = net revenue of the last `windowEpochs` settled epochs (LeaseMarket, void epochs
-///                       counting zero) x (seconds per year / (epochs x epochLength)) / total shares
+///   windowNet         = net revenue of the last `windowEpochs` settled epochs (LeaseMarket, void epochs
+///                       counting zero)
+///   referenceCap      = referencePricePerGpuHour x gpuCount x (windowEpochs x epochLength / 3600), rounded down:
+///                       every GPU of the asset leased the whole window at the reference price
+///   countedNet        = min(windowNet, referenceCap)        (revenue above the reference is not capitalised)
+///   annualNetPerShare = countedNet x (seconds per year / (epochs x epochLength)) / total shares
 ///   capitalised       = annualNetPerShare / capRate
 ///   age decay         = max(0, 1 - decayPerYear x GPU age in years)     (a GPU generation loses value yearly)
 ///   haircuts          = x (1 - silenceHaircut) when the meter has been silent for `maxSilenceEpochs` or
@@ -18,8 +22,18 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// and anyone may call): each anchoring moves it from the previous anchor toward the target by at most
 /// `maxMoveBpsPerEpoch` of that anchor (of the target when the anchor is zero, so that a price can recover),
 /// however many epochs passed since, so a single epoch (a revenue spike, a one-off outage) cannot move the
-/// value more than that bound. Borrowing is frozen (`frozen` true, read fresh on every call) while the meter
-/// is silent or the asset is not active.
+/// value more than that bound.
+///
+/// Rise slow, fall fast (Aave's CAPO): a rise is also capped by a ceiling that grows LINEARLY from a slowly
+/// moving snapshot, not by a step that compounds every epoch:
+///   riseCeiling       = snapshot + snapshot x maxRiseBpsPerYear x (epochs since the snapshot x epochLength)
+///                       / (10,000 x seconds per year), rounded down (of the target when the snapshot is zero)
+///   price             = the step above, and when it rises, at most max(previous anchor, riseCeiling)
+/// The snapshot is the price at configuration; it moves to the newly anchored price once `snapshotEpochs`
+/// have passed since it was taken, and at once whenever the price falls below it. So the price can grow by at
+/// most maxRiseBpsPerYear a year, compounded once per snapshot period, while a fall is bounded only by the
+/// per-epoch step. Borrowing is frozen (`frozen` true, read fresh on every call) while the meter is silent or
+/// the asset is not active. Why both caps, and what they cost honest assets: docs/security.md, "Wash leasing".
 interface IShareValuation {
     /// @param windowEpochs Trailing settled epochs the yield is measured over.
     /// @param capRateBps Capitalisation rate (yield an investor requires), e.g. 1,500 = 15%.
@@ -28,6 +42,13 @@ interface IShareValuation {
     /// @param maxSilenceEpochs Epochs without a report after which the meter counts as silent.
     /// @param silenceHaircutBps Value cut while the meter is silent.
     /// @param suspendedHaircutBps Value cut while the asset is suspended.
+    /// @param maxRiseBpsPerYear Fastest rise of the price, a year, as a share of its snapshot (linear within a
+    /// snapshot period), e.g. 5,000 = 50% a year; at most MAX_RISE_BPS_PER_YEAR.
+    /// @param snapshotEpochs Epochs after which the snapshot the rise is measured from moves up to the price.
+    /// @param referencePricePerGpuHour The most revenue per GPU-hour the valuation counts (settlement-token base
+    /// units; what a GPU-hour of this model and tier fetches at market), at most LeaseMarket's
+    /// MAX_PRICE_PER_GPU_HOUR: revenue above it, such as a lease the operator pays to itself at 20x, is not
+    /// capitalised.
     struct ValuationParams {
         uint32 windowEpochs;
         uint16 capRateBps;
@@ -36,6 +57,9 @@ interface IShareValuation {
         uint32 maxSilenceEpochs;
         uint16 silenceHaircutBps;
         uint16 suspendedHaircutBps;
+        uint32 maxRiseBpsPerYear;
+        uint32 snapshotEpochs;
+        uint128 referencePricePerGpuHour;
     }
 
     /// @notice The price last written and the epoch it was written in.
@@ -45,7 +69,14 @@ interface IShareValuation {
         bool configured;
     }
 
-    /// @notice The parts of the target, for anyone who wants to recompute it.
+    /// @notice The price the rise ceiling grows from, and the epoch it was taken in.
+    struct Snapshot {
+        uint128 price;
+        uint64 epoch;
+    }
+
+    /// @notice The parts of the target, for anyone who wants to recompute it. `windowNet` is what was settled;
+    /// `countedNet = min(windowNet, referenceCap)` is what is capitalised.
     struct Breakdown {
         uint256 windowNet;
         uint256 windowEpochs;
@@ -57,10 +88,14 @@ interface IShareValuation {
         bool suspended;
         bool retired;
         uint256 target;
+        uint256 referenceCap;
+        uint256 countedNet;
     }
 
     event AssetConfigured(uint256 indexed assetId, ValuationParams params, uint128 anchorPrice);
     event PriceUpdated(uint256 indexed assetId, uint64 indexed epoch, uint128 price, uint256 target);
+    /// @notice The rise ceiling now grows from `price`, taken in `epoch`.
+    event SnapshotTaken(uint256 indexed assetId, uint64 indexed epoch, uint128 price);
 
     error InvalidValuationParams(uint256 assetId);
     error InvalidAnchorPrice(uint256 assetId, uint128 price);
@@ -85,6 +120,13 @@ interface IShareValuation {
     function paramsOf(uint256 assetId) external view returns (ValuationParams memory);
 
     function anchorOf(uint256 assetId) external view returns (Anchor memory);
+
+    /// @notice The snapshot the rise ceiling grows from.
+    function snapshotOf(uint256 assetId) external view returns (Snapshot memory);
+
+    /// @notice The highest price the next anchoring could write now (the rise ceiling; rises are also bounded
+    /// by `maxMoveBpsPerEpoch` and the target).
+    function riseCeiling(uint256 assetId) external view returns (uint256);
 
     /// @notice The token prices are quoted in (the suite's settlement token).
     function quoteToken() external view returns (IERC20);

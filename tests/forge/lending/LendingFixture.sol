@@ -127,6 +127,6 @@ abstract contract LendingFixture is Test {
     }
 
     function _params() internal pure returns (IShareValuation.ValuationParams memory) {
-        return IShareValuation.ValuationParams(24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000);
+        return IShareValuation.ValuationParams(24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000, 5_000, 168, 10e6);
     }
 }

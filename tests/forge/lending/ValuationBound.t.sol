@@ -131,7 +131,13 @@ contract ValuationBoundTest is Test {
             maxMoveBpsPerEpoch: maxMoveBps,
             maxSilenceEpochs: type(uint32).max,
             silenceHaircutBps: 5_000,
-            suspendedHaircutBps: haircutBps
+            suspendedHaircutBps: haircutBps,
+            // The rise guards at their loosest (100% of the snapshot per hour, a snapshot every epoch, the
+            // largest reference price) so that only the per-anchoring step binds here; WashLeasing.t.sol
+            // covers the guards.
+            maxRiseBpsPerYear: valuation.MAX_RISE_BPS_PER_YEAR(),
+            snapshotEpochs: 1,
+            referencePricePerGpuHour: leases.MAX_PRICE_PER_GPU_HOUR()
         });
         vm.prank(admin);
         valuation.configure(assetId, params, anchorPrice);

@@ -66,6 +66,15 @@ contract MockShareValuation is IShareValuation {
         return _params[assetId];
     }
 
+    function snapshotOf(uint256 assetId) external view returns (Snapshot memory) {
+        Anchor memory anchor = _anchors[assetId];
+        return Snapshot(anchor.price, anchor.epoch);
+    }
+
+    function riseCeiling(uint256 assetId) external view returns (uint256) {
+        return _anchors[assetId].price;
+    }
+
     function anchorOf(uint256 assetId) external view returns (Anchor memory) {
         return _anchors[assetId];
     }
