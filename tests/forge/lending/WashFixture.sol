@@ -254,4 +254,15 @@ abstract contract WashFixture is Test {
 
         profit = int256(maxBorrow) - int256(honestValue) - int256(washCost);
     }
+
+    /// The rise ceiling after `epochs` epochs from the fair-price snapshot (50% a year, a weekly snapshot): the
+    /// snapshot moves up once a week to a price at most the ceiling, so each week compounds at most once.
+    function _ceilingAfter(uint256 epochs) internal pure returns (uint256 ceiling) {
+        ceiling = FAIR_PRICE;
+        uint256 weeks_ = epochs / 168;
+        for (uint256 w; w < weeks_; ++w) {
+            ceiling += ceiling * 5_000 * 168 * 3600 / (BPS * 365 days);
+        }
+        ceiling += ceiling * 5_000 * (epochs % 168) * 3600 / (BPS * 365 days);
+    }
 }
