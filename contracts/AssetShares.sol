@@ -202,10 +202,11 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
 
     /* ERC-20 OVERRIDES */
 
-    /// @dev Every mint and transfer passes here: the investor registry decides, then both sides are
-    /// checkpointed so that revenue earned before the move stays with the sender.
+    /// @dev Every mint and transfer passes here: the investor registry decides (and its revert says who may not
+    /// hold and why: not verified, KYC expired at a time, revoked), then both sides are checkpointed so that
+    /// revenue earned before the move stays with the sender.
     function _update(address from, address to, uint256 value) internal override {
-        if (!_investors.canTransfer(from, to)) revert TransferNotAllowed(from, to);
+        _investors.requireCanTransfer(from, to);
         super._update(from, to, value);
 
         uint256 perShare = magnifiedRevenuePerShare;

@@ -95,7 +95,22 @@ contract InvestorRegistry is IInvestorRegistry, AccessControlDefaultAdminRules {
         return (from == address(0) || canHold(from)) && canHold(to);
     }
 
+    /// @inheritdoc IInvestorRegistry
+    function requireCanTransfer(address from, address to) external view {
+        if (from != address(0)) _requireCanHold(from);
+        _requireCanHold(to);
+    }
+
     /* INTERNAL */
+
+    /// @dev canHold, with the reason when it is false. An approved holder contract needs no KYC of its own.
+    function _requireCanHold(address account) internal view {
+        Investor memory record = _investors[account];
+        if (record.approvedHolder) return;
+        if (record.status == InvestorStatus.None) revert NotVerified(account);
+        if (record.status == InvestorStatus.Revoked) revert VerificationRevoked(account);
+        if (record.kycExpiry <= block.timestamp) revert KycExpired(account, record.kycExpiry);
+    }
 
     function _checkRecord(address investor, uint64 kycExpiry, uint16 jurisdiction) internal view {
         if (investor == address(0)) revert ZeroAddress();

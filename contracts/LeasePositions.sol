@@ -3,8 +3,11 @@ pragma solidity 0.8.30;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
+import {ILeaseMarket} from "./interfaces/ILeaseMarket.sol";
 import {IERC4907, ILeasePositions} from "./interfaces/ILeasePositions.sol";
+import {IMeteringOracle} from "./interfaces/IMeteringOracle.sol";
 
 /// @title LeasePositions
 /// @notice ERC-721 lease positions with ERC-4907 users. Created by the LeaseMarket in its constructor.
@@ -31,22 +34,41 @@ contract LeasePositions is ILeasePositions, ERC721 {
     }
 
     /// @inheritdoc IERC4907
+    /// @dev The expiry is capped at the lease's last second; the event carries the capped expiry.
     function setUser(uint256 tokenId, address user, uint64 expires) external {
         address owner = _requireOwned(tokenId);
         if (!_isAuthorized(owner, msg.sender, tokenId)) revert NotUserManager(tokenId, msg.sender);
-        _users[tokenId] = UserInfo(user, expires);
-        emit UpdateUser(tokenId, user, expires);
+        uint64 capped = uint64(Math.min(expires, _lastSecondOf(tokenId)));
+        _users[tokenId] = UserInfo(user, capped);
+        emit UpdateUser(tokenId, user, capped);
     }
 
     /// @inheritdoc IERC4907
+    /// @dev No user once the lease has ended, even when it was terminated or cancelled after the user was set.
     function userOf(uint256 tokenId) external view returns (address) {
         UserInfo memory info = _users[tokenId];
-        return info.expires >= block.timestamp ? info.user : address(0);
+        if (info.user == address(0) || info.expires < block.timestamp) return address(0);
+        return block.timestamp <= _lastSecondOf(tokenId) ? info.user : address(0);
     }
 
     /// @inheritdoc IERC4907
     function userExpires(uint256 tokenId) external view returns (uint256) {
-        return _users[tokenId].expires;
+        uint64 expires = _users[tokenId].expires;
+        return expires == 0 ? 0 : Math.min(expires, _lastSecondOf(tokenId));
+    }
+
+    /// @dev The last second of the lease's term as it stands now (its end epoch is exclusive; a termination or
+    /// cancellation moves it earlier); 0 for a closed lease, whose refunds are settled: it has no user.
+    function _lastSecondOf(uint256 tokenId) internal view returns (uint256) {
+        ILeaseMarket leaseMarket = ILeaseMarket(market);
+        ILeaseMarket.Lease memory lease = leaseMarket.getLease(tokenId);
+        if (lease.status == ILeaseMarket.LeaseStatus.Closed) return 0;
+        IMeteringOracle oracle = leaseMarket.oracle();
+        uint256 end = oracle.genesis() + uint256(lease.endEpoch) * oracle.epochLength();
+        // endEpoch > startEpoch >= 0 and genesis > 0: `end` >= 1.
+        unchecked {
+            return end - 1;
+        }
     }
 
     function supportsInterface(bytes4 interfaceId) public view override(ERC721, IERC165) returns (bool) {

@@ -153,6 +153,17 @@ contract LendingMarket is ILendingMarket, ERC4626, ReentrancyGuard {
         return super.redeem(shares, receiver, owner);
     }
 
+    /// @notice At most what keeps the market's liquidity within its uint112 slot (EIP-4626: never more than a
+    /// deposit would accept).
+    function maxDeposit(address) public view override(ERC4626, IERC4626) returns (uint256) {
+        return type(uint112).max - _liquidity;
+    }
+
+    /// @notice The shares `maxDeposit` buys, rounded down, so that `previewMint(maxMint)` <= `maxDeposit`.
+    function maxMint(address) public view override(ERC4626, IERC4626) returns (uint256) {
+        return _convertToShares(type(uint112).max - _liquidity, Math.Rounding.Floor);
+    }
+
     /// @notice A lender can take out at most what is not lent.
     function maxWithdraw(address owner) public view override(ERC4626, IERC4626) returns (uint256) {
         return Math.min(super.maxWithdraw(owner), _liquidity);

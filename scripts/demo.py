@@ -239,9 +239,11 @@ def collateral(story: Story) -> None:
     s, a = story.suite, story.actors
     _section("3. Collateral")
     # Yield over the last 6 settled epochs, capitalised at 20%, 20% a year of GPU ageing, silent after 3 epochs
-    # (borrowing frozen, value halved), at most 10% of movement per epoch.
-    params = (6, 2_000, 2_000, 1_000, 3, 5_000, 5_000)
-    for asset in (story.h100, story.l40s):
+    # (borrowing frozen, value halved), at most 10% of movement per epoch; wash-leasing guards: the price rises
+    # at most 50% a year from a weekly snapshot, and revenue counts only up to a reference price per GPU-hour
+    # (each asset's firm offer price: $2.50 for the H100s, $0.95 for the L40S).
+    for asset, reference in ((story.h100, usd("2.50")), (story.l40s, usd("0.95"))):
+        params = (6, 2_000, 2_000, 1_000, 3, 5_000, 5_000, 5_000, 168, reference)
         s.valuation.configure(asset.asset_id, params, asset.spec.share_price, {"from": a.admin})
     lltv = 5 * 10**17
     for asset in (story.h100, story.l40s):

@@ -7,7 +7,8 @@ import {IAssetRegistry} from "./IAssetRegistry.sol";
 
 /// @title IAssetShares
 /// @notice Shares of one GPU asset's net cash flows (ERC-20 + EIP-2612, 18 decimals). Shares move only
-/// between holders the InvestorRegistry allows; they are minted only by the primary offering; the
+/// between holders the InvestorRegistry allows (a mint or transfer it refuses reverts with the registry's
+/// reason: `NotVerified(account)`, `KycExpired(account, kycExpiry)` or `VerificationRevoked(account)`); they are minted only by the primary offering; the
 /// settlement-token revenue deposited to them is split among holders by an O(1) accumulator and pulled
 /// by each holder with `claim`.
 ///
@@ -51,7 +52,6 @@ interface IAssetShares is IERC20 {
 
     error OnlyRegistry(address caller);
     error NotOperator(address caller, address operator);
-    error TransferNotAllowed(address from, address to);
     error ZeroAmount();
     error ZeroAddress();
     error InvalidPrice(uint128 pricePerShare);

@@ -42,6 +42,12 @@ interface IInvestorRegistry {
     error InvestorAlreadyVerified(address investor);
     error InvestorNotVerified(address investor);
     error HolderApprovalUnchanged(address holder, bool approved);
+    /// @notice `account` has never been verified (and is not an approved holder contract).
+    error NotVerified(address account);
+    /// @notice `account`'s KYC expired at `kycExpiry` (Unix time, s): compliance must renew it.
+    error KycExpired(address account, uint64 kycExpiry);
+    /// @notice `account`'s verification was revoked by compliance.
+    error VerificationRevoked(address account);
 
     /* ROLES */
 
@@ -79,4 +85,9 @@ interface IInvestorRegistry {
 
     /// @notice True when shares may move from `from` to `to` (`from == address(0)` is a mint).
     function canTransfer(address from, address to) external view returns (bool);
+
+    /// @notice Reverts, naming the account and why, unless shares may move from `from` to `to`: the sender is
+    /// checked first (never for a mint), then the receiver; each with `NotVerified`, `KycExpired(account,
+    /// expiry)` or `VerificationRevoked`. The share tokens call it on every mint and transfer.
+    function requireCanTransfer(address from, address to) external view;
 }

@@ -19,7 +19,9 @@ interface IERC4907 {
 /// @notice The lease positions of a LeaseMarket as ERC-721 tokens (token id = lease id): transferable, so
 /// capacity has a secondary market, with an ERC-4907 user who may run jobs until a time. The token's owner
 /// is the lessee: it extends, terminates and collects the lease's refunds in the market. A transfer clears
-/// the user, as ERC-4907's reference implementation does.
+/// the user, as ERC-4907's reference implementation does. The user never outlives the lease: `setUser` caps
+/// the expiry at the lease's last second, and `userOf` returns no user once the lease has ended (also when it
+/// was terminated or cancelled after the user was set) or is closed.
 interface ILeasePositions is IERC721, IERC4907 {
     error OnlyMarket(address caller);
     error NotUserManager(uint256 tokenId, address caller);

@@ -36,8 +36,9 @@ LLTV = 625 * 10**15
 #: GOALS.md: 0.6 x Aave v3 (supply 139,678 / borrow 209,306 / repay 145,712 / liquidate 349,519).
 AAVE_V3 = {"supply": 139_678, "borrow": 209_306, "repay": 145_712, "liquidate": 349_519}
 GOAL_FACTOR = 0.6
-#: window 24, cap rate 15%, no decay, 10% a epoch, never silent, -50% silent, -50% suspended
-VALUATION_PARAMS = (24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000)
+#: window 24, cap rate 15%, no decay, 10% a epoch, never silent, -50% silent, -50% suspended; wash guards:
+#: 50% a year from a weekly snapshot, a $2.50 reference price per GPU-hour
+VALUATION_PARAMS = (24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000, 5_000, 168, 2_500_000)
 
 
 def _usd(amount: int) -> int:

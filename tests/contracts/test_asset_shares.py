@@ -287,17 +287,28 @@ def test_subscribe_fills_the_cap_exactly_and_then_reverts(token, coin, dave):
         token.subscribe(1, 1, {"from": dave})
 
 
-def test_subscribe_reverts_for_an_unverified_investor(token, coin, actors):
+def test_subscribe_reverts_for_an_unverified_investor(token, coin, actors, investor_registry):
     coin.mint(actors.mallory, usd(100), {"from": actors.admin})
     coin.approve(token, usd(100), {"from": actors.mallory})
-    with reverts_with(token, "TransferNotAllowed", ZERO_ADDRESS, actors.mallory):
+    with reverts_with(investor_registry, "NotVerified", actors.mallory):
         token.subscribe(shares(1), usd(100), {"from": actors.mallory})
+
+
+def test_subscribe_reverts_saying_when_the_kyc_expired(token, coin, actors, dave, investor_registry, next_block_time):
+    now = next_block_time()
+    investor_registry.renewInvestor(dave, now + 100, 756, {"from": actors.compliance})
+    coin.mint(dave, usd(100), {"from": actors.admin})
+    coin.approve(token, usd(100), {"from": dave})
+    next_block_time(now + 100)
+    chain.mine()
+    with reverts_with(investor_registry, "KycExpired", dave, now + 100):
+        token.subscribe(shares(1), usd(100), {"from": dave})
 
 
 def test_subscribe_reverts_for_a_revoked_investor(token, coin, actors, investor_registry):
     investor_registry.revokeInvestor(actors.alice, {"from": actors.compliance})
     coin.approve(token, usd(100), {"from": actors.alice})
-    with reverts_with(token, "TransferNotAllowed", ZERO_ADDRESS, actors.alice):
+    with reverts_with(investor_registry, "VerificationRevoked", actors.alice):
         token.subscribe(shares(1), usd(100), {"from": actors.alice})
 
 
@@ -377,20 +388,20 @@ def test_transfer_between_verified_investors_moves_shares(token, actors):
     assert token.balanceOf(actors.bob) == shares(150)
 
 
-def test_transfer_reverts_to_an_unverified_receiver(token, actors):
-    with reverts_with(token, "TransferNotAllowed", actors.alice, actors.mallory):
+def test_transfer_reverts_to_an_unverified_receiver(token, actors, investor_registry):
+    with reverts_with(investor_registry, "NotVerified", actors.mallory):
         token.transfer(actors.mallory, shares(1), {"from": actors.alice})
 
 
 def test_transfer_reverts_from_a_revoked_sender(token, actors, investor_registry):
     investor_registry.revokeInvestor(actors.alice, {"from": actors.compliance})
-    with reverts_with(token, "TransferNotAllowed", actors.alice, actors.bob):
+    with reverts_with(investor_registry, "VerificationRevoked", actors.alice):
         token.transfer(actors.bob, shares(1), {"from": actors.alice})
 
 
 def test_transfer_reverts_to_a_revoked_receiver(token, actors, investor_registry):
     investor_registry.revokeInvestor(actors.bob, {"from": actors.compliance})
-    with reverts_with(token, "TransferNotAllowed", actors.alice, actors.bob):
+    with reverts_with(investor_registry, "VerificationRevoked", actors.bob):
         token.transfer(actors.bob, shares(1), {"from": actors.alice})
 
 
@@ -400,9 +411,9 @@ def test_transfer_reverts_from_and_to_an_expired_investor(token, actors, dave, c
     subscribe(coin, token, dave, shares(10))
     next_block_time(now + 100)  # KYC expires at this second
     chain.mine()
-    with reverts_with(token, "TransferNotAllowed", dave, actors.bob):
+    with reverts_with(investor_registry, "KycExpired", dave, now + 100):
         token.transfer(actors.bob, shares(1), {"from": dave})
-    with reverts_with(token, "TransferNotAllowed", actors.alice, dave):
+    with reverts_with(investor_registry, "KycExpired", dave, now + 100):
         token.transfer(dave, shares(1), {"from": actors.alice})
     investor_registry.renewInvestor(dave, now + 86_400, 756, {"from": actors.compliance})
     token.transfer(actors.bob, shares(1), {"from": dave})
@@ -413,25 +424,25 @@ def test_approved_holder_contract_can_receive_and_send(token, actors, investor_r
     without a KYC of its own, and sends them back."""
     vault = actors.lessee2
     investor_registry.grantRole(investor_registry.HOLDER_MANAGER_ROLE(), actors.admin, {"from": actors.admin})
-    with reverts_with(token, "TransferNotAllowed", actors.alice, vault):
+    with reverts_with(investor_registry, "NotVerified", vault):
         token.transfer(vault, shares(10), {"from": actors.alice})
     investor_registry.setApprovedHolder(vault, True, {"from": actors.admin})
     token.transfer(vault, shares(10), {"from": actors.alice})
     token.transfer(actors.bob, shares(4), {"from": vault})
     assert token.balanceOf(vault) == shares(6)
     investor_registry.setApprovedHolder(vault, False, {"from": actors.admin})
-    with reverts_with(token, "TransferNotAllowed", vault, actors.bob):
+    with reverts_with(investor_registry, "NotVerified", vault):
         token.transfer(actors.bob, shares(1), {"from": vault})
 
 
-def test_transfer_from_checks_holders_not_the_spender(token, actors):
+def test_transfer_from_checks_holders_not_the_spender(token, actors, investor_registry):
     # Mallory is not verified but may act as a spender: only the two holders are checked.
     token.approve(actors.mallory, shares(20), {"from": actors.alice})
     token.transferFrom(actors.alice, actors.bob, shares(20), {"from": actors.mallory})
     assert token.balanceOf(actors.bob) == shares(120)
     assert token.allowance(actors.alice, actors.mallory) == 0
     token.approve(actors.mallory, shares(20), {"from": actors.alice})
-    with reverts_with(token, "TransferNotAllowed", actors.alice, actors.mallory):
+    with reverts_with(investor_registry, "NotVerified", actors.mallory):
         token.transferFrom(actors.alice, actors.mallory, shares(20), {"from": actors.mallory})
 
 

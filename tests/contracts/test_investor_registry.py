@@ -392,3 +392,46 @@ def test_supports_access_control_interfaces(registry):
     assert registry.supportsInterface("0x31498786")  # IAccessControlDefaultAdminRules
     assert registry.supportsInterface("0x01ffc9a7")  # IERC165
     assert not registry.supportsInterface("0xffffffff")
+
+
+# ------------------------------------------------------------------------------------ transfer reasons
+
+
+def test_require_can_transfer_names_an_account_never_verified(registry, actors, dave):
+    with reverts_with(registry, "NotVerified", dave):
+        registry.requireCanTransfer(actors.alice, dave)
+    with reverts_with(registry, "NotVerified", dave):
+        registry.requireCanTransfer(dave, actors.alice)
+    # A mint checks only the receiver.
+    with reverts_with(registry, "NotVerified", dave):
+        registry.requireCanTransfer(ZERO_ADDRESS, dave)
+    registry.requireCanTransfer(ZERO_ADDRESS, actors.alice)
+
+
+def test_require_can_transfer_names_a_revoked_investor(registry, actors):
+    registry.revokeInvestor(actors.bob, {"from": actors.compliance})
+    with reverts_with(registry, "VerificationRevoked", actors.bob):
+        registry.requireCanTransfer(actors.alice, actors.bob)
+    with reverts_with(registry, "VerificationRevoked", actors.bob):
+        registry.requireCanTransfer(actors.bob, actors.alice)
+
+
+def test_require_can_transfer_names_the_time_a_kyc_expired(registry, actors, dave, next_block_time):
+    now = next_block_time()
+    registry.addInvestor(dave, now + 100, 756, {"from": actors.compliance})
+    registry.requireCanTransfer(actors.alice, dave)
+    next_block_time(now + 100)
+    chain.mine()
+    with reverts_with(registry, "KycExpired", dave, now + 100):
+        registry.requireCanTransfer(actors.alice, dave)
+    # The sender is named first when both fail.
+    with reverts_with(registry, "KycExpired", dave, now + 100):
+        registry.requireCanTransfer(dave, actors.mallory)
+
+
+def test_require_can_transfer_lets_an_approved_holder_contract_through(registry, actors, dave):
+    registry.grantRole(registry.HOLDER_MANAGER_ROLE(), actors.admin, {"from": actors.admin})
+    registry.setApprovedHolder(dave, True, {"from": actors.admin})
+    registry.requireCanTransfer(actors.alice, dave)
+    registry.requireCanTransfer(dave, actors.alice)
+    assert registry.canTransfer(dave, actors.alice)

@@ -597,6 +597,49 @@ def test_owner_names_a_user_until_a_time(world):
         m.terminateLease(lease, {"from": a.keeper})
 
 
+def test_set_user_caps_the_expiry_at_the_lease_end(world):
+    w, a = world, world.actors
+    lease = _open(w, _offer(w), 2, 3)  # E0+1..E0+3: ends when E0+4 starts
+    last_second = w.clock.start(w.e0 + 4) - 1
+
+    tx = w.positions.setUser(lease, a.keeper, 2**64 - 1, {"from": a.lessee})
+
+    assert_event(tx, "UpdateUser", tokenId=lease, user=a.keeper, expires=last_second)
+    assert w.positions.userExpires(lease) == last_second
+    w.clock.goto_time(last_second)
+    assert w.positions.userOf(lease) == a.keeper
+    w.clock.goto_time(last_second + 1)
+    assert w.positions.userOf(lease) == ZERO
+
+
+def test_user_of_is_none_once_a_cancelled_lease_ended(world):
+    w, a, m = world, world.actors, world.market
+    lease = _open(w, _offer(w), 2, 10)  # E0+1..E0+10
+    w.positions.setUser(lease, a.keeper, w.clock.start(w.e0 + 11) - 1, {"from": a.lessee})
+    w.clock.goto(w.e0 + 1)
+    m.cancelLease(lease, {"from": a.operator})  # ends when E0+2 starts
+
+    # The user set for the whole term no longer outlives the lease: its expiry follows the new end.
+    assert w.positions.userExpires(lease) == w.clock.start(w.e0 + 2) - 1
+    assert w.positions.userOf(lease) == a.keeper
+    w.clock.goto(w.e0 + 2)
+    assert w.positions.userOf(lease) == ZERO
+
+
+def test_user_of_is_none_once_a_terminated_lease_ended(world):
+    w, a, m = world, world.actors, world.market
+    lease = _open(w, _offer(w), 2, 10)
+    w.positions.setUser(lease, a.keeper, 2**64 - 1, {"from": a.lessee})
+    w.clock.goto(w.e0 + 1)
+    end = m.getLease(lease)["endEpoch"]
+    m.terminateLease(lease, {"from": a.lessee})
+    new_end = m.getLease(lease)["endEpoch"]
+    assert new_end < end
+    assert w.positions.userExpires(lease) == w.clock.start(new_end) - 1
+    w.clock.goto(new_end)
+    assert w.positions.userOf(lease) == ZERO
+
+
 def test_set_user_needs_the_owner_or_an_approved_account(world):
     from brownie import chain
 

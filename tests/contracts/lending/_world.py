@@ -34,10 +34,17 @@ INTO_EPOCH = 60
 
 STATUS_ACTIVE, STATUS_SUSPENDED, STATUS_RETIRED = 1, 2, 3
 
+#: YieldValuation's loosest wash guards: a rise of up to 100% of the snapshot per hour, a snapshot every epoch,
+#: and LeaseMarket's largest price per GPU-hour as the reference: only the per-epoch step binds (the guards
+#: themselves are tested in tests/forge/lending/WashLeasing.t.sol and test_valuation.py).
+MAX_RISE_BPS_PER_YEAR = 87_600_000
+MAX_PRICE_PER_GPU_HOUR = 2**96 - 1
+LOOSE_GUARDS = (MAX_RISE_BPS_PER_YEAR, 1, MAX_PRICE_PER_GPU_HOUR)
 #: IShareValuation.ValuationParams order: window, capRate, decay/yr, maxMove/epoch, maxSilence, silence cut,
-#: suspended cut. "Clean": no GPU-age decay and a silence threshold that never trips, so the price stays at
-#: its $100 anchor until a test moves it (no settled history: the anchor stands in for capitalised yield).
-CLEAN_PARAMS = (24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000)
+#: suspended cut, maxRise/yr, snapshot epochs, reference price per GPU-hour. "Clean": no GPU-age decay, a
+#: silence threshold that never trips and loose wash guards, so the price stays at its $100 anchor until a
+#: test moves it (no settled history: the anchor stands in for capitalised yield).
+CLEAN_PARAMS = (24, 1_500, 0, 1_000, 1_000_000, 5_000, 5_000) + LOOSE_GUARDS
 ANCHOR_PRICE = usd(100)
 
 LLTV_50 = 5 * 10**17

@@ -63,7 +63,7 @@ def test_supply_collateral_reverts_in_the_share_token_without_shares_or_verifica
     # Bob is verified but holds no shares; Mallory is not even allowed to hold them.
     with reverts_with(world.token, "ERC20InsufficientBalance", a.bob, 0, shares(1)):
         flat.supplyCollateral(shares(1), a.bob, {"from": a.bob})
-    with reverts_with(world.token, "TransferNotAllowed", a.mallory, flat):
+    with reverts_with(world.suite.investor_registry, "NotVerified", a.mallory):
         flat.supplyCollateral(shares(1), a.mallory, {"from": a.mallory})
 
 
@@ -90,7 +90,7 @@ def test_withdraw_collateral_reverts_on_zero_amount_address_or_excess(world, fla
 def test_withdraw_collateral_to_unverified_receiver_reverts_in_the_share_token(world, flat):
     a = world.actors
     flat.supplyCollateral(shares(10), a.alice, {"from": a.alice})
-    with reverts_with(world.token, "TransferNotAllowed", flat, a.mallory):
+    with reverts_with(world.suite.investor_registry, "NotVerified", a.mallory):
         flat.withdrawCollateral(shares(1), a.mallory, {"from": a.alice})
 
 

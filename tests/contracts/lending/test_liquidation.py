@@ -251,7 +251,7 @@ def test_bad_debt_is_realized_against_lenders_with_an_event(world, borrowed):
 def test_worthless_collateral_is_taken_whole_and_the_debt_written_off(world, borrowed):
     a, m, v = world.actors, borrowed, world.valuation
     # A suspended asset's value cut to zero, moving fully in one epoch.
-    v.configure(world.asset_id, CLEAN_PARAMS[:3] + (10_000,) + CLEAN_PARAMS[4:6] + (10_000,), 1, {"from": a.admin})
+    v.configure(world.asset_id, CLEAN_PARAMS[:3] + (10_000,) + CLEAN_PARAMS[4:6] + (10_000,) + CLEAN_PARAMS[7:], 1, {"from": a.admin})
     assert price_walks_to(world, 1) == 0
     assert m.healthFactor(a.alice) == 0
     # Repay mode at price 0: one share unit repaid takes all the collateral; the rest is bad debt.

@@ -22,6 +22,7 @@ from scripts.samples import shares, usd
 from tests.contracts.lending._world import (
     BPS,
     CLEAN_PARAMS,
+    LOOSE_GUARDS,
     MAX_UINT,
     STATUS_ACTIVE,
     STATUS_RETIRED,
@@ -39,8 +40,8 @@ from tests.support.reverts import reverts_with
 
 SPOT = b"SPOT".ljust(32, b"\0")
 # window 24, cap rate 15%, decay 20%/yr, move 10%/epoch, silent after 2 epochs, silence -50%, suspended -30%
-PARAMS = (24, 1_500, 2_000, 1_000, 2, 5_000, 3_000)
-NO_DECAY = (24, 1_500, 0, 1_000, 2, 5_000, 3_000)
+PARAMS = (24, 1_500, 2_000, 1_000, 2, 5_000, 3_000) + LOOSE_GUARDS
+NO_DECAY = (24, 1_500, 0, 1_000, 2, 5_000, 3_000) + LOOSE_GUARDS
 
 
 def add_revenue(world, amounts: dict[int, int]) -> None:
@@ -101,7 +102,8 @@ def test_configure_first_time_needs_a_price(world, actors):
 
 @pytest.mark.parametrize(
     "index, value",
-    [(0, 0), (0, 24 * 365 + 1), (1, 0), (2, BPS + 1), (3, 0), (3, BPS + 1), (4, 0), (5, BPS + 1), (6, BPS + 1)],
+    [(0, 0), (0, 24 * 365 + 1), (1, 0), (2, BPS + 1), (3, 0), (3, BPS + 1), (4, 0), (5, BPS + 1), (6, BPS + 1),
+     (7, 0), (7, 87_600_001), (8, 0), (8, 24 * 365 + 1), (9, 0), (9, 2**96)],
 )
 def test_configure_rejects_out_of_range_params(world, index, value):
     params = list(PARAMS)
@@ -482,3 +484,52 @@ def test_without_history_the_age_decay_does_not_compound_with_each_anchoring(wor
     assert prices[0] == mul_div(usd(100), keep, BPS) == 90_140_000
     assert v.breakdown(world.asset_id)["capitalised"] == usd(100)
     assert prices == [90_140_000] * 3
+
+
+# ------------------------------------------------------------------------------- wash-leasing guards
+
+
+def test_revenue_above_the_reference_price_is_not_capitalised(world):
+    v = world.valuation
+    # A 5-cent reference per GPU-hour: the 8 GPUs leased all 4 epochs at it earn at most 8 x 4 x $0.05 = $1.60.
+    configure(world, NO_DECAY[:9] + (usd("0.05"),))
+    four_epochs_of(world)  # $1.80 net a epoch: $7.20 settled
+    parts = v.breakdown(world.asset_id)
+    assert parts["windowNet"] == 7_200_000
+    assert parts["referenceCap"] == 1_600_000
+    assert parts["countedNet"] == 1_600_000
+    # 1.6e6 x 31,536,000 x 1e18 / (4 x 3600 x 1e21) = 3,504,000 a year; / 15% = 23,360,000
+    assert parts["annualNetPerShare"] == 3_504_000
+    assert parts["capitalised"] == parts["target"] == 23_360_000
+
+
+def test_a_rise_is_held_to_the_yearly_rate_from_the_snapshot(world):
+    v, a = world.valuation, world.actors
+    # 50% a year from a weekly (168-epoch) snapshot; the $100 configured in e0 is the first snapshot.
+    configure(world, NO_DECAY[:7] + (5_000, 168, MAX_UINT >> 160), usd(100))
+    assert ints(v.snapshotOf(world.asset_id)) == (usd(100), world.e0)
+    four_epochs_of(world, usd(20))  # target $1,051.20: the per-epoch step alone would allow $110
+    # Four epochs after the snapshot: $100 x 50% x 4 x 3600 / 31,536,000 = $0.022831 more, rounded down.
+    assert v.riseCeiling(world.asset_id) == 100_022_831
+    tx = v.update(world.asset_id, {"from": a.keeper})
+    assert world.price() == 100_022_831
+    assert_no_event(tx, "SnapshotTaken")
+    # A week after the snapshot the ceiling has grown linearly: $100 x (1 + 0.5 x 168 / 8,760) = $100.958904;
+    # that anchoring takes the snapshot with it.
+    world.clock.goto(world.e0 + 168)
+    tx = v.update(world.asset_id, {"from": a.keeper})
+    assert world.price() == 100_958_904
+    assert_event(tx, "SnapshotTaken", emitter=v, assetId=world.asset_id, epoch=world.e0 + 168, price=100_958_904)
+    assert ints(v.snapshotOf(world.asset_id)) == (100_958_904, world.e0 + 168)
+
+
+def test_a_fall_moves_the_snapshot_down_at_once(world):
+    v, a = world.valuation, world.actors
+    configure(world, NO_DECAY[:7] + (5_000, 168, MAX_UINT >> 160), usd(100))
+    world.set_status(STATUS_SUSPENDED)  # no history: $100 x (1 - 30%) = $70
+    world.clock.goto(world.e0 + 1)
+    tx = v.update(world.asset_id, {"from": a.keeper})
+    # One step down (10%): $90, and the ceiling now grows from $90, not from the $100 it fell from.
+    assert world.price() == usd(90)
+    assert_event(tx, "SnapshotTaken", emitter=v, assetId=world.asset_id, epoch=world.e0 + 1, price=usd(90))
+    assert ints(v.snapshotOf(world.asset_id)) == (usd(90), world.e0 + 1)

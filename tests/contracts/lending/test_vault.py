@@ -168,3 +168,22 @@ def test_total_assets_includes_interest_not_yet_accrued(world, market):
     at(t + 3600)  # the same second as the view above: the stored figure after accrual equals it
     market.accrueInterest({"from": a.keeper})
     assert market.totalAssets() == view
+
+
+def test_max_deposit_and_max_mint_stop_at_the_uint112_liquidity_cap(world, flat):
+    """EIP-4626: maxDeposit and maxMint never exceed what a deposit or mint would accept; the market keeps its
+    liquidity in 112 bits, so they stop there (they were type(uint256).max)."""
+    bob, admin = world.actors.bob, world.actors.admin
+    flat.deposit(usd(1_000), bob, {"from": bob})
+    room = 2**112 - 1 - usd(1_000)
+    assert flat.maxDeposit(bob) == room
+    assert flat.maxMint(bob) == vault_shares_for(room, usd(1_000), flat.totalSupply())
+    assert flat.previewMint(flat.maxMint(bob)) <= room
+
+    world.coin.mint(bob, room + 1, {"from": admin})
+    world.coin.approve(flat, 2**256 - 1, {"from": bob})
+    with reverts_with(flat, "ERC4626ExceededMaxDeposit", bob, room + 1, room):
+        flat.deposit(room + 1, bob, {"from": bob})
+    flat.deposit(room, bob, {"from": bob})
+    assert flat.liquidity() == 2**112 - 1
+    assert flat.maxDeposit(bob) == 0 and flat.maxMint(bob) == 0
