@@ -22,9 +22,9 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     /// @inheritdoc IAssetShares
     uint256 public constant MAGNITUDE = 1e36;
 
-    /// @notice Revenue is held, not distributed, until at least one whole share exists. This bounds how far
-    /// a deposit can raise the accumulator, which keeps `magnifiedRevenuePerShare * balance` far from
-    /// overflow (see docs/contracts.md, "Distribution bounds").
+    /// @notice Revenue is held for the operator, not distributed, while less than one whole share exists. This
+    /// bounds how far a deposit can raise the accumulator, which keeps `magnifiedRevenuePerShare * balance` far
+    /// from overflow (see docs/contracts.md, "Distribution bounds"), and no holder can capture it by timing.
     uint256 public constant MIN_DISTRIBUTION_SUPPLY = 1e18;
 
     /// @dev One whole share in share units; prices are quoted per whole share.
@@ -148,6 +148,19 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
         settlementToken.safeTransfer(to, amount);
     }
 
+    /// @inheritdoc IAssetShares
+    function withdrawHeldRevenue(address to) external onlyOperator nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        amount = heldRevenue;
+        if (amount == 0) revert ZeroAmount();
+
+        heldRevenue = 0;
+
+        emit HeldRevenueWithdrawn(msg.sender, to, amount);
+
+        settlementToken.safeTransfer(to, amount);
+    }
+
     /* REVENUE */
 
     /// @inheritdoc IAssetShares
@@ -157,17 +170,17 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
         totalDeposited += amount;
         uint256 supply = totalSupply();
         if (supply < MIN_DISTRIBUTION_SUPPLY) {
+            // Earned while the operator still owned (almost) the whole asset: the operator's, never a prize for
+            // whoever buys the first share and deposits next.
             uint256 held = heldRevenue + amount;
             heldRevenue = held;
             emit RevenueHeld(msg.sender, source, amount, held);
         } else {
-            uint256 distributed = amount + heldRevenue;
-            if (heldRevenue != 0) heldRevenue = 0;
-            uint256 magnified = distributed * MAGNITUDE + _magnifiedCarry;
+            uint256 magnified = amount * MAGNITUDE + _magnifiedCarry;
             uint256 increase = magnified / supply;
             _magnifiedCarry = magnified - increase * supply;
             magnifiedRevenuePerShare += increase;
-            emit RevenueDeposited(msg.sender, source, amount, distributed);
+            emit RevenueDeposited(msg.sender, source, amount, amount);
         }
 
         settlementToken.safeTransferFrom(msg.sender, address(this), amount);

@@ -41,11 +41,12 @@ interface IAssetShares is IERC20 {
     event Subscribed(address indexed investor, uint256 indexed round, uint256 shares, uint256 cost);
     event ProceedsWithdrawn(address indexed operator, address indexed to, uint256 amount);
     /// @param source A tag of where the revenue comes from (e.g. "LEASE", "SPOT", "DEMAND_RESPONSE").
-    /// @param distributed The amount added to holders' entitlements (deposit plus any revenue held while no
-    /// shares existed).
+    /// @param distributed The amount added to holders' entitlements (the whole deposit).
     event RevenueDeposited(address indexed from, bytes32 indexed source, uint256 amount, uint256 distributed);
-    /// @notice Revenue that arrived while no shares existed; it joins the next distribution.
+    /// @notice Revenue that arrived while less than one whole share existed: the operator's (it owned the asset
+    /// then), withdrawn with `withdrawHeldRevenue`; never distributed to a later holder.
     event RevenueHeld(address indexed from, bytes32 indexed source, uint256 amount, uint256 totalHeld);
+    event HeldRevenueWithdrawn(address indexed operator, address indexed to, uint256 amount);
     event RevenueClaimed(address indexed holder, uint256 amount);
 
     /* ERRORS */
@@ -102,7 +103,9 @@ interface IAssetShares is IERC20 {
     /* REVENUE */
 
     /// @notice Pulls `amount` of the settlement token from the caller and distributes it to holders pro
-    /// rata (held for the next distribution if no shares exist yet). Anyone may deposit.
+    /// rata; while less than one whole share exists it is held for the operator instead (`RevenueHeld`), so
+    /// that nobody can buy the first share and take revenue earned before it by depositing next. Anyone may
+    /// deposit.
     function depositRevenue(uint256 amount, bytes32 source) external;
 
     /// @notice Pays the caller everything it is owed. Reverts NothingToClaim when that is zero.
@@ -124,6 +127,10 @@ interface IAssetShares is IERC20 {
     /// @notice Revenue ever claimed.
     function totalClaimed() external view returns (uint256);
 
-    /// @notice Revenue held because it arrived while no shares existed.
+    /// @notice Revenue held for the operator because it arrived while less than one whole share existed, not
+    /// yet withdrawn.
     function heldRevenue() external view returns (uint256);
+
+    /// @notice The operator pulls the held revenue to `to`.
+    function withdrawHeldRevenue(address to) external returns (uint256 amount);
 }

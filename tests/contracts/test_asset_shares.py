@@ -599,7 +599,7 @@ def test_rounding_carry_pays_out_indivisible_deposits_over_time(empty, coin, act
     assert [empty.claimable(h) for h in holders] == [1, 1, 1]
 
 
-def test_deposit_while_no_shares_exist_is_held_and_joins_the_next_distribution(empty, coin, actors):
+def test_deposit_while_no_shares_exist_is_held_for_the_operator(empty, coin, actors):
     tx = deposit(coin, empty, usd(70), actors)
     assert_event(tx, "RevenueHeld", emitter=empty, **{"from": actors.lessee, "source": LEASE, "amount": usd(70), "totalHeld": usd(70)})
     assert_no_event(tx, "RevenueDeposited")
@@ -615,10 +615,18 @@ def test_deposit_while_no_shares_exist_is_held_and_joins_the_next_distribution(e
     assert empty.claimable(actors.alice) == 0  # held revenue is paid by a distribution, not by a mint
 
     tx = deposit(coin, empty, usd(100), actors)
-    assert_event(tx, "RevenueDeposited", **{"from": actors.lessee, "source": LEASE, "amount": usd(100), "distributed": usd(200)})
+    # Only the new deposit is distributed: the $100 held is the operator's (it owned the asset when it was earned).
+    assert_event(tx, "RevenueDeposited", **{"from": actors.lessee, "source": LEASE, "amount": usd(100), "distributed": usd(100)})
+    assert empty.heldRevenue() == usd(100)
+    assert empty.claimable(actors.alice) == usd(75)
+    assert empty.claimable(actors.bob) == usd(25)
+
+    before = coin.balanceOf(actors.carol)
+    tx = empty.withdrawHeldRevenue(actors.carol, {"from": actors.operator2})
+    assert tx.return_value == usd(100)
+    assert_event(tx, "HeldRevenueWithdrawn", operator=actors.operator2, to=actors.carol, amount=usd(100))
+    assert coin.balanceOf(actors.carol) - before == usd(100)
     assert empty.heldRevenue() == 0
-    assert empty.claimable(actors.alice) == usd(150)
-    assert empty.claimable(actors.bob) == usd(50)
 
 
 def test_deposit_below_min_distribution_supply_is_held(empty, coin, actors):
@@ -630,18 +638,35 @@ def test_deposit_below_min_distribution_supply_is_held(empty, coin, actors):
 
     subscribe(coin, empty, actors.bob, 1)  # supply is now exactly one share: distribution starts
     tx = deposit(coin, empty, usd(10), actors)
-    assert_event(tx, "RevenueDeposited", **{"from": actors.lessee, "source": LEASE, "amount": usd(10), "distributed": usd(20)})
-    assert empty.claimable(actors.alice) == usd(20) - 1  # (1e18 - 1) / 1e18 of 20 dev-USD, rounded down
+    assert_event(tx, "RevenueDeposited", **{"from": actors.lessee, "source": LEASE, "amount": usd(10), "distributed": usd(10)})
+    assert empty.claimable(actors.alice) == usd(10) - 1  # (1e18 - 1) / 1e18 of 10 dev-USD, rounded down
+    assert empty.heldRevenue() == usd(10)
     assert empty.claimable(actors.bob) == 0
 
 
-def test_held_revenue_waits_for_a_deposit_after_shares_exist(empty, coin, actors):
-    deposit(coin, empty, usd(10), actors)
-    open_offering(empty, actors.operator2, price=usd(25), cap=shares(100))
-    subscribe(coin, empty, actors.alice, shares(10))
-    assert empty.heldRevenue() == usd(10)
-    with reverts_with(empty, "NothingToClaim", actors.alice):
-        empty.claim({"from": actors.alice})
+def test_first_share_buyer_cannot_capture_held_revenue_by_depositing(empty, coin, actors):
+    """Issue 9's timing attack: $10,000 settled into an asset with no shares; Alice buys the first share and
+    deposits one base unit at once. Before the fix that deposit distributed the $10,000 to her alone."""
+    deposit(coin, empty, usd(10_000), actors)
+    open_offering(empty, actors.operator2, price=usd(25), cap=shares(1_000))
+    subscribe(coin, empty, actors.alice, shares(1))
+    coin.mint(actors.alice, 1, {"from": actors.admin})
+    coin.approve(empty, 1, {"from": actors.alice})
+    tx = empty.depositRevenue(1, LEASE, {"from": actors.alice})
+    assert_event(tx, "RevenueDeposited", amount=1, distributed=1)
+    assert empty.claimable(actors.alice) == 1
+    assert empty.heldRevenue() == usd(10_000)
+    # The buyers of the other 999 shares lose nothing to her either: the operator alone withdraws it.
+    with reverts_with(empty, "NotOperator", actors.alice, actors.operator2):
+        empty.withdrawHeldRevenue(actors.alice, {"from": actors.alice})
+    assert empty.withdrawHeldRevenue(actors.operator2, {"from": actors.operator2}).return_value == usd(10_000)
+
+
+def test_withdraw_held_revenue_reverts_on_zero_address_or_nothing_held(empty, actors):
+    with reverts_with(empty, "ZeroAddress"):
+        empty.withdrawHeldRevenue(ZERO_ADDRESS, {"from": actors.operator2})
+    with reverts_with(empty, "ZeroAmount"):
+        empty.withdrawHeldRevenue(actors.operator2, {"from": actors.operator2})
 
 
 def test_shares_bought_after_a_deposit_earn_nothing_from_it(token, coin, actors, dave):

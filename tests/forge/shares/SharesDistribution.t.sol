@@ -207,11 +207,16 @@ contract SharesDistributionTest is SharesFixture {
 
     /* HELD REVENUE */
 
-    /// Revenue deposited while the supply is below one whole share is held, and the next deposit once the
-    /// supply has reached a share distributes it together with its own amount.
-    function testFuzz_held_revenue_joins_the_next_distribution(uint256 early, uint256 held, uint256 later, uint256 next)
-        public
-    {
+    /// Revenue deposited while the supply is below one whole share is held for the operator: however the first
+    /// holders time their purchases and deposits, the next deposit once the supply has reached a share
+    /// distributes only its own amount, and the operator alone withdraws what was held (issue 9: before, the
+    /// next deposit distributed the held revenue too, so whoever held the first share took all of it).
+    function testFuzz_held_revenue_goes_to_the_operator_not_the_first_holders(
+        uint256 early,
+        uint256 held,
+        uint256 later,
+        uint256 next
+    ) public {
         early = bound(early, 0, SHARE - 1);
         held = bound(held, 1, MAX_DEPOSIT);
         later = bound(later, SHARE - early, MAX_HOLDING);
@@ -219,9 +224,9 @@ contract SharesDistributionTest is SharesFixture {
         _checkHeld(early, held, later, next);
     }
 
-    function test_held_revenue_joins_the_next_distribution_concrete() public {
+    function test_held_revenue_goes_to_the_operator_not_the_first_holders_concrete() public {
         _checkHeld(0, 70 * USD, 40 * SHARE, 30 * USD);
-        assertEq(shares.claimable(holders[1]), 100 * USD, "all of it, once distributed");
+        assertEq(shares.claimable(holders[1]), 30 * USD, "only the deposit made while it held shares");
     }
 
     function _checkHeld(uint256 early, uint256 held, uint256 later, uint256 next) internal {
@@ -233,14 +238,19 @@ contract SharesDistributionTest is SharesFixture {
 
         _subscribe(holders[1], later);
         _deposit(next);
-        assertEq(shares.heldRevenue(), 0, "released");
+        assertEq(shares.heldRevenue(), held, "still held, for the operator");
         uint256 supply = early + later;
-        uint256 total = held + next;
         uint256 got0 = shares.claimable(holders[0]);
         uint256 got1 = shares.claimable(holders[1]);
-        _assertNear(got0, total * early / supply, 1, "early holder");
-        _assertNear(got1, total * later / supply, 1, "later holder");
-        assertLe(total - got0 - got1, 2, "nothing lost");
+        _assertNear(got0, next * early / supply, 1, "early holder: its part of the later deposit");
+        _assertNear(got1, next * later / supply, 1, "later holder: its part of the later deposit");
+        assertLe(next - got0 - got1, 2, "nothing lost");
+
+        uint256 before = money.balanceOf(operator);
+        vm.prank(operator);
+        assertEq(shares.withdrawHeldRevenue(operator), held, "withdrawn");
+        assertEq(money.balanceOf(operator) - before, held, "the operator is paid what was held");
+        assertEq(shares.heldRevenue(), 0, "nothing left held");
     }
 
     /* HELPERS */

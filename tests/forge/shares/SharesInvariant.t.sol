@@ -48,7 +48,7 @@ contract SharesInvariantTest is SharesFixture {
     }
 
     /// Rounding leaves behind less than one base unit per holder per deposit (revenue held while no whole share
-    /// existed is not dust: it waits for the next distribution).
+    /// existed is not dust: it is the operator's).
     function invariant_dust_below_one_unit_per_holder_per_deposit() public view {
         uint256 dust =
             shares.totalDeposited() - shares.totalClaimed() - handler.sumClaimable() - shares.heldRevenue();
@@ -102,7 +102,7 @@ contract SharesInvariantTest is SharesFixture {
         handler.deposit(1); // no shares yet: held
         handler.subscribe(3, 100e18 + 1); // the holder that will be frozen
         handler.subscribe(0, 100e18 + 1);
-        handler.deposit(1_000_001); // distributes the held unit too
+        handler.deposit(1_000_001); // distributed; the held unit stays the operator's
         handler.toggleFreeze();
         handler.claim(3); // frozen: AccountBlocklisted
         handler.claim(0); // alice is paid regardless
@@ -118,7 +118,7 @@ contract SharesInvariantTest is SharesFixture {
         assertEq(handler.ghost_heldDeposits(), 1, "held deposit");
         assertEq(handler.ghost_frozenClaims(), 1, "frozen claim refused");
         assertEq(handler.ghost_claimsWhileOneFrozen(), 1, "others claim while one is frozen");
-        assertEq(shares.heldRevenue(), 0, "held revenue released");
+        assertEq(shares.heldRevenue(), 1, "held revenue stays the operator's");
         assertEq(shares.claimable(makeAddr("frozen-dave")), 0, "frozen holder paid after the unfreeze");
         assertEq(shares.totalClaimed(), handler.ghost_claimed(), "claimed");
         assertLe(shares.totalDeposited() - shares.totalClaimed() - handler.sumClaimable(), 4, "dust");
