@@ -7,6 +7,7 @@ import {
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
+import {IAssetShares} from "./interfaces/IAssetShares.sol";
 import {IInvestorRegistry} from "./interfaces/IInvestorRegistry.sol";
 import {AssetSharesFactory} from "./libraries/AssetSharesFactory.sol";
 
@@ -30,6 +31,7 @@ contract AssetRegistry is IAssetRegistry, AccessControlDefaultAdminRules {
     /// @inheritdoc IAssetRegistry
     uint256 public assetCount;
     mapping(uint256 assetId => Asset) internal _assets;
+    mapping(uint256 assetId => mapping(uint256 round => uint128 pricePerShare)) internal _approvedOfferingPrices;
 
     constructor(IERC20 settlementToken_, IInvestorRegistry investorRegistry_, uint48 adminDelay, address admin)
         AccessControlDefaultAdminRules(adminDelay, admin)
@@ -58,9 +60,11 @@ contract AssetRegistry is IAssetRegistry, AccessControlDefaultAdminRules {
         if (params.commissionedAt == 0 || params.commissionedAt > block.timestamp) {
             revert InvalidCommissionDate(params.commissionedAt);
         }
+        if (params.maxShareSupply == 0) revert InvalidMaxShareSupply(params.maxShareSupply);
 
         assetId = ++assetCount;
-        shares = AssetSharesFactory.deploy(assetId, params.sharesName, params.sharesSymbol);
+        shares =
+            AssetSharesFactory.deploy(assetId, params.sharesName, params.sharesSymbol, params.maxShareSupply);
 
         Asset storage asset = _assets[assetId];
         asset.operator = params.operator;
@@ -80,6 +84,26 @@ contract AssetRegistry is IAssetRegistry, AccessControlDefaultAdminRules {
         asset.metadataURI = params.metadataURI;
 
         emit AssetRegistered(assetId, params.operator, shares, params.tier, params.gpuCount, params.gpuModel);
+        emit ShareSupplyCapped(assetId, params.maxShareSupply);
+    }
+
+    /// @inheritdoc IAssetRegistry
+    function approveOfferingPrice(uint256 assetId, uint256 round, uint128 pricePerShare)
+        external
+        onlyRole(REGISTRAR_ROLE)
+    {
+        Asset storage asset = _known(assetId);
+        (uint256 current,) = IAssetShares(asset.shares).currentOffering();
+        if (pricePerShare == 0 || round <= current) revert InvalidApprovedPrice(assetId, round, pricePerShare);
+
+        _approvedOfferingPrices[assetId][round] = pricePerShare;
+
+        emit OfferingPriceApproved(assetId, round, pricePerShare);
+    }
+
+    /// @inheritdoc IAssetRegistry
+    function approvedOfferingPrice(uint256 assetId, uint256 round) external view returns (uint128) {
+        return _approvedOfferingPrices[assetId][round];
     }
 
     /// @inheritdoc IAssetRegistry

@@ -37,6 +37,8 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     /// @inheritdoc IAssetShares
     IERC20 public immutable settlementToken;
     IInvestorRegistry internal immutable _investors;
+    /// @inheritdoc IAssetShares
+    uint256 public immutable maxSupply;
 
     /* DISTRIBUTION STATE */
 
@@ -60,12 +62,18 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
 
     uint256 internal _round;
     Offering internal _offering;
+    /// @dev The highest price of a round before the current one that sold shares (updated when a round opens).
+    uint128 internal _priceFloor;
     /// @inheritdoc IAssetShares
     uint256 public proceedsOutstanding;
 
     /// @dev Deployed by the registry inside `registerAsset`; the registry is `msg.sender`.
-    constructor(uint256 assetId_, string memory name_, string memory symbol_) ERC20(name_, symbol_) ERC20Permit(name_) {
+    constructor(uint256 assetId_, string memory name_, string memory symbol_, uint256 maxSupply_)
+        ERC20(name_, symbol_)
+        ERC20Permit(name_)
+    {
         assetId = assetId_;
+        maxSupply = maxSupply_;
         registry = IAssetRegistry(msg.sender);
         settlementToken = IAssetRegistry(msg.sender).settlementToken();
         _investors = IAssetRegistry(msg.sender).investorRegistry();
@@ -86,8 +94,17 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
         if (closesAt <= block.timestamp) revert InvalidOfferingClose(closesAt, block.timestamp);
         if (registry.statusOf(assetId) != IAssetRegistry.AssetStatus.Active) revert AssetNotActive(assetId);
         if (_isSelling()) revert OfferingAlreadyOpen(_round);
+        uint256 available = maxSupply - totalSupply();
+        if (cap > available) revert ExceedsMaxSupply(cap, available);
+        uint128 floor = _floorWith(_offering);
+        uint256 round = _round + 1;
+        if (pricePerShare < floor) {
+            uint128 approved = registry.approvedOfferingPrice(assetId, round);
+            if (approved == 0 || pricePerShare < approved) revert PriceBelowFloor(round, pricePerShare, floor);
+        }
 
-        uint256 round = ++_round;
+        _round = round;
+        if (floor != _priceFloor) _priceFloor = floor;
         _offering = Offering({pricePerShare: pricePerShare, cap: cap, sold: 0, closesAt: closesAt, open: true});
 
         emit OfferingOpened(round, pricePerShare, cap, closesAt);
@@ -133,6 +150,11 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     /// @inheritdoc IAssetShares
     function currentOffering() external view returns (uint256 round, Offering memory offering) {
         return (_round, _offering);
+    }
+
+    /// @inheritdoc IAssetShares
+    function offeringPriceFloor() external view returns (uint128) {
+        return _floorWith(_offering);
     }
 
     /// @inheritdoc IAssetShares
@@ -231,6 +253,12 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     }
 
     /* INTERNAL */
+
+    /// @dev The floor once `offering` (the latest round) counts: its price, if it sold anything and is higher.
+    function _floorWith(Offering memory offering) internal view returns (uint128) {
+        uint128 floor = _priceFloor;
+        return offering.sold != 0 && offering.pricePerShare > floor ? offering.pricePerShare : floor;
+    }
 
     function _isSelling() internal view returns (bool) {
         return _offering.open && block.timestamp <= _offering.closesAt;

@@ -52,6 +52,7 @@ class AssetSpec:
     shares_symbol: str
     share_price: int  # settlement-token base units per whole share in the first offering
     share_cap: int  # whole shares offered
+    max_shares: int  # whole shares that may ever exist (fixed by the registrar at registration)
 
     def params(self, operator: Any, now: int) -> tuple:
         """The `AssetParams` tuple for `registerAsset`."""
@@ -70,6 +71,7 @@ class AssetSpec:
             self.metadata_hash,
             self.shares_name,
             self.shares_symbol,
+            self.max_shares * 10**18,
         )
 
 
@@ -89,6 +91,7 @@ H100_CLUSTER = AssetSpec(
     shares_symbol="WH-H100-01",
     share_price=usd(100),
     share_cap=10_000,
+    max_shares=1_000_000,
 )
 
 L40S_EDGE = AssetSpec(
@@ -107,6 +110,7 @@ L40S_EDGE = AssetSpec(
     shares_symbol="WH-L40S-01",
     share_price=usd(25),
     share_cap=8_000,
+    max_shares=1_000_000,
 )
 
 

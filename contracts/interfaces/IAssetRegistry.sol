@@ -39,6 +39,8 @@ interface IAssetRegistry {
     /// @param metadataHash keccak256 of the document at `metadataURI`.
     /// @param sharesName ERC-20 name of the asset's share token.
     /// @param sharesSymbol ERC-20 symbol of the asset's share token.
+    /// @param maxShareSupply The most shares (share units) that may ever exist, fixed here by the registrar:
+    /// no offering round can mint past it, so holders know the most they can be diluted.
     struct AssetParams {
         address operator;
         Tier tier;
@@ -54,6 +56,7 @@ interface IAssetRegistry {
         bytes32 metadataHash;
         string sharesName;
         string sharesSymbol;
+        uint128 maxShareSupply;
     }
 
     /// @notice A registered asset. The first slot is what the oracle reads for every report.
@@ -89,6 +92,11 @@ interface IAssetRegistry {
     event AssetEconomicsUpdated(
         uint256 indexed assetId, uint16 pueBps, uint128 energyTariffPerKWh, uint16 operatorFeeBps
     );
+    /// @notice The asset's share token can never exceed `maxShareSupply` shares (share units).
+    event ShareSupplyCapped(uint256 indexed assetId, uint256 maxShareSupply);
+    /// @notice The registrar allowed offering round `round` of the asset to sell at `pricePerShare` or more,
+    /// below the price floor (the highest price of an earlier round that sold shares).
+    event OfferingPriceApproved(uint256 indexed assetId, uint256 indexed round, uint128 pricePerShare);
     event AssetOperatorChanged(uint256 indexed assetId, address indexed previous, address indexed current);
 
     /* ERRORS */
@@ -103,6 +111,8 @@ interface IAssetRegistry {
     error InvalidCommissionDate(uint64 commissionedAt);
     error InvalidStatusChange(uint256 assetId, AssetStatus current, AssetStatus requested);
     error NothingChanged(uint256 assetId);
+    error InvalidMaxShareSupply(uint128 maxShareSupply);
+    error InvalidApprovedPrice(uint256 assetId, uint256 round, uint128 pricePerShare);
 
     /* ROLES */
 
@@ -125,6 +135,13 @@ interface IAssetRegistry {
 
     /// @notice The operator publishes a new metadata document.
     function updateMetadata(uint256 assetId, string calldata metadataURI, bytes32 metadataHash) external;
+
+    /// @notice The registrar lets offering round `round` of the asset (a round not opened yet) sell at
+    /// `pricePerShare` or more even below the price floor, e.g. after the asset's valuation fell. Registrar only.
+    function approveOfferingPrice(uint256 assetId, uint256 round, uint128 pricePerShare) external;
+
+    /// @notice The lowest price the registrar approved for round `round` of the asset (0: none).
+    function approvedOfferingPrice(uint256 assetId, uint256 round) external view returns (uint128);
 
     /* VIEWS */
 

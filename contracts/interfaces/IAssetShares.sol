@@ -62,6 +62,8 @@ interface IAssetShares is IERC20 {
     error OfferingEnded(uint256 round, uint64 closesAt);
     error ExceedsOfferingCap(uint256 round, uint256 requested, uint256 remaining);
     error CostAboveMaximum(uint256 cost, uint256 maxCost);
+    error ExceedsMaxSupply(uint256 cap, uint256 available);
+    error PriceBelowFloor(uint256 round, uint128 pricePerShare, uint128 floor);
     error AssetNotActive(uint256 assetId);
     error NothingToClaim(address holder);
 
@@ -76,9 +78,17 @@ interface IAssetShares is IERC20 {
     /// @notice The fixed-point scale of `magnifiedRevenuePerShare` (1e36: decimal, so that decimal amounts split exactly).
     function MAGNITUDE() external view returns (uint256);
 
+    /// @notice The most shares that may ever exist (share units), fixed by the registrar at registration.
+    function maxSupply() external view returns (uint256);
+
     /* PRIMARY OFFERING */
 
     /// @notice The operator opens a round selling up to `cap` shares at `pricePerShare` until `closesAt`.
+    /// No dilution by an underpriced round: `cap` may not take the supply past `maxSupply`
+    /// (`ExceedsMaxSupply`), and the price may not be below `offeringPriceFloor()` (the highest price of an
+    /// earlier round that sold shares) unless the registrar approved this round at that price or lower
+    /// (`AssetRegistry.approveOfferingPrice`; otherwise `PriceBelowFloor`). Holders watch `OfferingOpened`
+    /// and the registry's `OfferingPriceApproved`.
     function openOffering(uint128 pricePerShare, uint128 cap, uint64 closesAt) external;
 
     /// @notice The operator closes the current round early.
@@ -90,6 +100,10 @@ interface IAssetShares is IERC20 {
 
     /// @notice The cost of `shares` in the current round, rounded up.
     function previewSubscribe(uint256 shares) external view returns (uint256 cost);
+
+    /// @notice The lowest price the next round may sell at without the registrar's approval: the highest price
+    /// of any round so far that sold shares (0 before any did).
+    function offeringPriceFloor() external view returns (uint128);
 
     /// @notice Current round number (0 before the first round) and its terms.
     function currentOffering() external view returns (uint256 round, Offering memory offering);

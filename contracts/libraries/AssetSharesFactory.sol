@@ -9,7 +9,10 @@ import {AssetShares} from "../AssetShares.sol";
 /// registry as its deployer (`msg.sender`). Tokens are created, not cloned, because ERC20Permit binds the
 /// token's name and address into immutables.
 library AssetSharesFactory {
-    function deploy(uint256 assetId, string calldata name, string calldata symbol) external returns (address) {
-        return address(new AssetShares{salt: bytes32(assetId)}(assetId, name, symbol));
+    function deploy(uint256 assetId, string calldata name, string calldata symbol, uint256 maxSupply)
+        external
+        returns (address)
+    {
+        return address(new AssetShares{salt: bytes32(assetId)}(assetId, name, symbol, maxSupply));
     }
 }

@@ -48,6 +48,7 @@ def params(operator, now, **changes):
         metadataHash="0x" + "33" * 32,
         sharesName="Wellhead B200 Rack 07",
         sharesSymbol="WH-B200-07",
+        maxShareSupply=10**6 * 10**18,
     )
     fields.update(changes)
     return tuple(fields.values())

@@ -72,7 +72,8 @@ contract ValuationBoundTest is Test {
             metadataURI: "ipfs://datasheet",
             metadataHash: keccak256("datasheet"),
             sharesName: "Wellhead H100",
-            sharesSymbol: "WH-H100"
+            sharesSymbol: "WH-H100",
+            maxShareSupply: 1_000_000e18
         });
         vm.prank(admin);
         (assetId,) = registry.registerAsset(params);

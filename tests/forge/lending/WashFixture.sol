@@ -206,7 +206,8 @@ abstract contract WashFixture is Test {
             metadataURI: "ipfs://datasheet",
             metadataHash: keccak256("datasheet"),
             sharesName: "Wellhead H100",
-            sharesSymbol: "WH-H100"
+            sharesSymbol: "WH-H100",
+            maxShareSupply: 1_000_000e18
         });
         vm.prank(admin);
         (id,) = registry.registerAsset(params);

@@ -92,7 +92,8 @@ abstract contract OracleFixture is Test {
             metadataURI: "ipfs://datasheet",
             metadataHash: keccak256("datasheet"),
             sharesName: "Wellhead GPU",
-            sharesSymbol: "WH-GPU"
+            sharesSymbol: "WH-GPU",
+            maxShareSupply: 1_000_000e18
         });
         vm.prank(admin);
         (assetId,) = registry.registerAsset(params);

@@ -62,7 +62,8 @@ abstract contract SharesFixture is Test {
                 metadataURI: "ipfs://h100",
                 metadataHash: keccak256("h100"),
                 sharesName: "Wellhead H100 Node 01",
-                sharesSymbol: "WH-H100-01"
+                sharesSymbol: "WH-H100-01",
+                maxShareSupply: type(uint128).max // no cap here: Dilution.t.sol tests it
             })
         );
         vm.stopPrank();
