@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {LendingMarket} from "../../../contracts/LendingMarket.sol";
 import {LinearKinkIrm} from "../../../contracts/LinearKinkIrm.sol";
@@ -355,7 +355,9 @@ contract LendingFuzzTest is LendingFixture {
         assertEq(market.liquidity(), 99_000 * USD, "view");
     }
 
-    /// Amounts past uint112 revert (SafeCast.toUint112, or the checked addition) instead of wrapping.
+    /// Amounts past uint112 revert instead of wrapping, and maxDeposit says so first (EIP-4626: it must not
+    /// exceed what a deposit accepts): ERC4626ExceededMaxDeposit (issue 9; before, maxDeposit returned
+    /// type(uint256).max and the deposit failed later, in SafeCast.toUint112).
     function test_liquidity_past_uint112_reverts() public {
         address whale = makeAddr("whale");
         uint256 most = type(uint112).max;
@@ -363,11 +365,14 @@ contract LendingFuzzTest is LendingFixture {
         coin.mint(whale, 2 * most + 2);
         vm.startPrank(whale);
         coin.approve(address(market), type(uint256).max);
-        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 112, most + 1));
+        assertEq(market.maxDeposit(whale), most, "maxDeposit: the whole uint112 room");
+        vm.expectRevert(abi.encodeWithSelector(ERC4626.ERC4626ExceededMaxDeposit.selector, whale, most + 1, most));
         market.deposit(most + 1, whale);
         market.deposit(most, whale);
         assertEq(market.liquidity(), most, "the most the market can hold");
-        vm.expectRevert(abi.encodeWithSignature("Panic(uint256)", 0x11));
+        assertEq(market.maxDeposit(whale), 0, "full");
+        assertEq(market.maxMint(whale), 0, "full");
+        vm.expectRevert(abi.encodeWithSelector(ERC4626.ERC4626ExceededMaxDeposit.selector, whale, 1, 0));
         market.deposit(1, whale);
         vm.stopPrank();
     }

@@ -65,6 +65,7 @@ contract WashLeasingTest is WashFixture {
         assertEq(price, 329_911_598, "10% a epoch, compounded 12 times: $329.91");
         // 45% of 3,000 x $329.911598 - $315,360 - $1,728.
         assertEq(profit, 128_292_657_300, "profit without the guards");
+        emit log_named_int("unguarded_wash_profit", profit);
     }
 
     /* HONEST ASSETS */
