@@ -55,4 +55,24 @@ contract WashInvariantTest is WashFixture {
     function invariant_no_unexpected_revert() public view {
         assertEq(handler.ghost_unexpectedReverts(), 0, "unexpected reverts");
     }
+
+    /// Concrete twin of the campaign: one wash epoch at 20x, an anchoring, an honest epoch, the washer borrowing
+    /// all it can, the honest holder borrowing, the lender in and out; every invariant holds after it.
+    function test_handler_reaches_every_action_concrete() public {
+        handler.advance(8, 40 * USD);
+        handler.anchor();
+        handler.advance(0, 1);
+        handler.washerBorrowMax();
+        handler.honestBorrow(1_000 * USD);
+        handler.supply(1_000 * USD);
+        handler.withdraw(500 * USD);
+        assertEq(handler.ghost_epochs(), 2, "two epochs");
+        assertEq(handler.ghost_washNet(), 288 * USD, "one wash epoch: 8 x $40 x 90%");
+        assertEq(handler.ghost_washCost(), 144 * USD, "half of it is the other holder's");
+        assertGt(handler.ghost_washerBorrowed(), 0, "the washer borrowed");
+        assertGt(market.debtOf(holder), 0, "the honest holder borrowed");
+        invariant_washer_debt_lt_honest_collateral_value_plus_wash_cost();
+        invariant_price_within_fair_and_rise_ceiling();
+        invariant_no_unexpected_revert();
+    }
 }

@@ -110,8 +110,9 @@ contract WashHandler is Test {
         uint256 maxDebt = Math.mulDiv(Math.mulDiv(_posted(holder), price, SHARE), market.borrowLtv(), WAD);
         uint256 debt = market.debtOf(holder);
         if (maxDebt <= debt + 1) return;
-        amount = bound(amount, 1, Math.min(maxDebt - debt - 1, market.liquidity()));
-        if (amount == 0) return;
+        uint256 most = Math.min(maxDebt - debt - 1, market.liquidity());
+        if (most == 0) return;
+        amount = bound(amount, 1, most);
         vm.prank(holder);
         try market.borrow(amount, holder) {}
         catch {
