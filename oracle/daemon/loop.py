@@ -126,6 +126,36 @@ class Daemon:
         return self.ctx.chain
 
     @property
+    def deployment(self) -> Deployment:
+        """Where the oracle (and the lease market) live."""
+        return self.ctx.deployment
+
+    @property
+    def assets(self) -> AssetMap:
+        """The asset map."""
+        return self.ctx.assets
+
+    @property
+    def asset_ids(self) -> list[int]:
+        """The asset map's ids, ascending."""
+        return self.ctx.asset_ids
+
+    @property
+    def signers(self) -> list[Signer]:
+        """The local signers."""
+        return self.ctx.signers
+
+    @property
+    def peers(self) -> list[PeerClient]:
+        """The co-signing peers."""
+        return self.ctx.peers
+
+    @property
+    def domain(self) -> Eip712Domain:
+        """The oracle's EIP-712 domain."""
+        return self.ctx.domain
+
+    @property
     def outbox(self) -> Outbox:
         """The durable outbox."""
         return self.ctx.outbox
