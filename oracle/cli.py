@@ -175,7 +175,13 @@ def _run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"wellhead-oracle run: {exc}\n")
             return EXIT_UNREACHABLE if exc.check in _UNREACHABLE_CHECKS else EXIT_STARTUP_CHECK
         if settings.ops.enabled and settings.ops.port is not None:
-            ops = OpsServer(daemon.metrics, daemon.health, host=settings.ops.host, port=settings.ops.port)
+            ops = OpsServer(
+                daemon.metrics,
+                daemon.health,
+                host=settings.ops.host,
+                port=settings.ops.port,
+                publications=settings.submission.publish_dir,
+            )
             ops.start()
             logger.info(
                 "metrics and health on http://%s:%d", settings.ops.host, ops.port,

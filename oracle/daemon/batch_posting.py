@@ -45,7 +45,7 @@ class BatchPosting(PostingStrategy):
         taken (in conflict with the chain's, or aggregated after it was signed) go into signed batches."""
         outbox = self.ctx.outbox
         rows = outbox.reports_needing_batch()
-        if self.ctx.settings.submission.mode == "root":
+        if self.ctx.settings.submission.mode in ("root", "root_only"):
             taken = outbox.root_epochs()
             rows = [row for row in rows if row.report.epoch in taken]
         return plan_contiguous(self.ctx, view, rows, self.hint)

@@ -280,6 +280,12 @@ class Daemon:
         """Whether the last view shows every asset's cursor past ``epoch`` (and, with the keeper duty, nothing
         left to settle)."""
         view = self.view
+        if self.settings.submission.mode == "root_only":
+            # Nothing per asset goes on chain: done once the epoch's root (and every earlier one) is committed.
+            outbox = self.ctx.outbox
+            committed = {root.epoch for root in outbox.roots(("committed", "proven"))}
+            rootless = {row.report.epoch for row in outbox.reports_needing_root()}
+            return epoch in committed and not any(e <= epoch for e in rootless)
         posted = view is not None and all(view.next_epoch(a) > epoch for a in self.ctx.asset_ids)
         return posted and self.keeper.idle
 
@@ -295,6 +301,7 @@ class Daemon:
                     view = self._refresh() or view
                 self.reconciler.settle_done(view)
                 self.roots.finish_proven()
+                self.roots.publish_committed()
             except ChainUnavailable as exc:
                 self._chain_down(exc)
                 view = None
@@ -317,7 +324,7 @@ class Daemon:
         chain = self.ctx.chain
         try:
             block = chain.latest_block()
-            cursors = {a: chain.cursor(a) for a in self.ctx.asset_ids}
+            cursors = chain.cursors(self.ctx.asset_ids)
             view = ChainView(
                 block=block,
                 observed_at=time.monotonic(),

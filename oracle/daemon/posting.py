@@ -15,7 +15,7 @@ Two strategies implement one small interface (:class:`PostingStrategy`):
    is estimated again and sent, or voided when it can no longer land;
 3. each strategy's :meth:`~PostingStrategy.resume`: a live root is committed; outside root mode, the reports
    of roots committed earlier (a switch of mode) are proven;
-4. root mode: a new root, then proofs;
+4. root mode: a new root, then proofs; root-only mode: a new root alone (reports are proven at settlement);
 5. a new signed batch (in root mode only for epochs whose root is taken: a conflict, or reports aggregated
    after the root was signed).
 """
@@ -177,7 +177,7 @@ class Poster:
             return resent
         if self.roots.resume(view) or self.batches.resume(view):
             return True
-        if ctx.settings.submission.mode == "root" and self.roots.post(view):
+        if ctx.settings.submission.mode in ("root", "root_only") and self.roots.post(view):
             return True
         return self.batches.post(view)
 

@@ -21,6 +21,7 @@ from oracle.eip712 import root_digest
 from oracle.errors import QuorumMissing, SubmissionError, WellheadError
 from oracle.models import Report
 from oracle.outbox import BatchRow, RootRow
+from oracle.publication import EpochPublication, publication_path, write_publication
 from oracle.roots import EpochTree, build_epoch_tree, leaves_digest, rebuild_tree
 from oracle.submitter import fit_first_group
 
@@ -50,6 +51,8 @@ class RootPosting(PostingStrategy):
         """Trees of the roots at work, by root id (rebuilt from the outbox after a restart)."""
         self.blocked: dict[int, Blocked] = {}
         """Roots whose commit failed, by root id (retried with back-off)."""
+        self.published: set[int] = set()
+        """Roots whose leaves and proofs are published."""
 
     # --- the strategy -------------------------------------------------------------------------------
 
@@ -67,13 +70,35 @@ class RootPosting(PostingStrategy):
                 continue
             if self.advance(root, view) == "sent":
                 return True
-        if self.ctx.settings.submission.mode != "root":
+        if self.ctx.settings.submission.mode == "batch":
             return self.post_proofs(view)
         return False
 
     def post(self, view: ChainView) -> bool:
-        """A new root, else the next proofs. True when a transaction was sent."""
-        return self.post_new_root(view) or self.post_proofs(view)
+        """A new root, else (root mode) the next proofs; root-only mode posts roots alone. True when a
+        transaction was sent."""
+        if self.post_new_root(view):
+            return True
+        return self.ctx.settings.submission.mode == "root" and self.post_proofs(view)
+
+    # --- publication --------------------------------------------------------------------------------
+
+    def publish_committed(self) -> list[int]:
+        """Write the leaves and proofs of every committed root not yet published (``publish_dir``), so that
+        keepers and auditors can prove its reports; returns the epochs written. Idempotent: an epoch whose
+        document exists is left alone (documents are written atomically)."""
+        directory = self.ctx.settings.submission.publish_dir
+        if directory is None:
+            return []
+        written = []
+        for root in self.ctx.outbox.roots(("committed", "proven")):
+            if root.id in self.published or publication_path(directory, root.epoch).exists():
+                self.published.add(root.id)
+                continue
+            write_publication(directory, EpochPublication.from_tree(self.tree(root.id)))
+            self.published.add(root.id)
+            written.append(root.epoch)
+        return written
 
     # --- roots --------------------------------------------------------------------------------------
 
