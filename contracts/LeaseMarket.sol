@@ -92,29 +92,9 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
 
     /// @inheritdoc ILeaseMarket
     function retireOffer(uint256 offerId) external {
-        OfferState storage state = _knownOffer(offerId);
-        uint256 assetId = $.terms[offerId].assetId;
-        _requireOperator(assetId);
-        if (state.retired) revert OfferUnchanged(offerId);
-        // Retiring drops the offer from settlement, so every lease of it must be settled to its end: nothing
-        // leased in the last settled epoch, and no lease starting or ending in an epoch not yet settled
-        // (every lease starts at the latest in the next epoch, so its boundaries there or earlier tell).
-        (bool pending, uint256 gpus) = _pendingLeases(offerId, assetId);
-        if (pending) revert OfferHasLeases(offerId, gpus);
-
-        state.retired = true;
-        state.active = false;
-        $.markets[assetId].offeredGpus -= $.terms[offerId].gpus;
-        uint256[] storage offers = $.assetOffers[assetId];
-        for (uint256 i; i < offers.length; ++i) {
-            if (offers[i] == offerId) {
-                offers[i] = offers[offers.length - 1];
-                offers.pop();
-                break;
-            }
-        }
-
-        emit OfferRetired(offerId);
+        _knownOffer(offerId);
+        _requireOperator($.terms[offerId].assetId);
+        LeaseSettlement.retireOffer($, offerId, currentEpoch());
     }
 
     /* LEASES */
@@ -301,16 +281,26 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
 
     /// @inheritdoc ILeaseMarket
     function settle(uint256 assetId, uint64 epoch) external nonReentrant {
-        uint64 next = $.markets[assetId].nextSettleEpoch;
-        if (!$.markets[assetId].enrolled) revert AssetNotEnrolled(assetId);
-        if (epoch < next) revert EpochAlreadySettled(assetId, epoch);
-        if (epoch > next) revert EpochNotSettleable(assetId, epoch, next);
-        LeaseSettlement.settle($, _config(), assetId, epoch);
+        LeaseSettlement.settleNext($, _config(), assetId, epoch);
     }
 
     /// @inheritdoc ILeaseMarket
     function settleThrough(uint256 assetId, uint64 lastEpoch) external nonReentrant returns (uint256 settled) {
         return LeaseSettlement.settleThrough($, _config(), assetId, lastEpoch);
+    }
+
+    /// @inheritdoc ILeaseMarket
+    function settleWithProof(IMeteringOracle.Report calldata report, bytes32[] calldata proof) external nonReentrant {
+        LeaseSettlement.settleWithProof($, _config(), report, proof);
+    }
+
+    /// @inheritdoc ILeaseMarket
+    function settleMany(IMeteringOracle.Report[] calldata reports, bytes32[][] calldata proofs)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        return LeaseSettlement.settleMany($, _config(), reports, proofs);
     }
 
     /* VIEWS */
@@ -513,19 +503,6 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
             return IndexPoint(state.chargeIndex, state.creditIndex);
         }
         return $.indexAt[offerId][epoch];
-    }
-
-    /// @dev Whether a lease of the offer has an epoch settlement has not reached (and the GPUs concerned):
-    /// something leased in the last settled epoch, or a lease starting or ending in [next settle, current + 1].
-    function _pendingLeases(uint256 offerId, uint256 assetId) internal view returns (bool pending, uint256 gpus) {
-        OfferState storage state = $.offerStates[offerId];
-        if (state.activeGpus != 0 || state.rateSum != 0) return (true, state.activeGpus);
-        uint64 last = currentEpoch() + 1;
-        for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= last; ++e) {
-            Delta memory delta = $.deltas[offerId][e];
-            if (delta.boundary) return (true, uint256(uint32(delta.gpus < 0 ? -delta.gpus : delta.gpus)));
-        }
-        return (false, 0);
     }
 
     /// @dev GPUs of an offer leased at `epoch` (>= the asset's next settle epoch): the settled count plus the

@@ -6,6 +6,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {ILeaseMarket} from "./interfaces/ILeaseMarket.sol";
 import {ILeaseMarketLens} from "./interfaces/ILeaseMarketLens.sol";
+import {IMeteringOracle} from "./interfaces/IMeteringOracle.sol";
 
 /// @title LeaseMarketLens
 /// @notice Investor-facing figures of a LeaseMarket's assets.
@@ -21,6 +22,21 @@ contract LeaseMarketLens is ILeaseMarketLens {
 
     constructor(ILeaseMarket market_) {
         market = market_;
+    }
+
+    /// @inheritdoc ILeaseMarketLens
+    function cursorsOf(uint256[] calldata assetIds) external view returns (AssetCursors[] memory cursors) {
+        IMeteringOracle.AssetCursor[] memory reporting = market.oracle().cursorsOf(assetIds);
+        cursors = new AssetCursors[](assetIds.length);
+        for (uint256 i; i < assetIds.length; ++i) {
+            uint256 assetId = assetIds[i];
+            cursors[i] = AssetCursors({
+                nextReportEpoch: reporting[i].nextEpoch,
+                reportingStarted: reporting[i].started,
+                nextSettleEpoch: market.nextSettleEpoch(assetId),
+                enrolled: market.isEnrolled(assetId)
+            });
+        }
     }
 
     /// @inheritdoc ILeaseMarketLens

@@ -57,11 +57,6 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         uint16 energyMarginBps;
     }
 
-    struct RootRecord {
-        bytes32 root;
-        uint32 reportCount;
-    }
-
     Config internal _config;
     address[] internal _signers;
     mapping(address account => bool) public isSigner;
@@ -69,7 +64,7 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
     /// @dev One word per report: gpuSeconds [0,48) | curtailedGpuSeconds [48,96) | energyWh [96,144) |
     /// utilizationBps [144,160) | postedAt [160,200). Written in one SSTORE (a struct assignment is not).
     mapping(uint256 assetId => mapping(uint64 epoch => uint256)) internal _reports;
-    mapping(uint64 epoch => RootRecord) internal _roots;
+    mapping(uint64 epoch => RootInfo) internal _roots;
 
     error BeforeGenesis(uint256 timestamp, uint64 genesis);
 
@@ -173,13 +168,17 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         if (commitment.root == bytes32(0)) revert EmptyRoot(commitment.epoch);
         uint256 endsAt = _epochEnd(commitment.epoch);
         if (endsAt > block.timestamp) revert RootEpochNotEnded(commitment.epoch, endsAt);
-        bytes32 existing = _roots[commitment.epoch].root;
-        if (existing != bytes32(0)) revert RootAlreadyCommitted(commitment.epoch, existing);
+        // A void root (voided by the admin, or committed under a rotated-out set) may be replaced by the
+        // current set's; a live one never.
+        RootInfo memory existing = _roots[commitment.epoch];
+        if (existing.root != bytes32(0) && !_isVoid(existing, version)) {
+            revert RootAlreadyCommitted(commitment.epoch, existing.root);
+        }
 
         bytes32 digest = _rootDigest(version, commitment);
         _verifyQuorum(digest, config, signerSet, signatures);
 
-        _roots[commitment.epoch] = RootRecord(commitment.root, commitment.reportCount);
+        _roots[commitment.epoch] = RootInfo(commitment.root, commitment.reportCount, version, false);
 
         emit RootCommitted(commitment.epoch, commitment.root, commitment.reportCount, digest);
     }
@@ -190,17 +189,42 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         if (count == 0) revert EmptyBatch();
         if (proofs.length != count) revert ProofCountMismatch(count, proofs.length);
 
+        Config memory config = _config;
         bytes32[] memory hashes = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
-            Report calldata report = reports[i];
-            bytes32 root = _roots[report.epoch].root;
-            if (root == bytes32(0)) revert RootNotCommitted(report.epoch);
-            bytes32 leaf = _hashReport(report);
-            if (!MerkleProof.verifyCalldata(proofs[i], root, leaf)) revert InvalidProof(report.assetId, report.epoch);
-            hashes[i] = leaf;
+            hashes[i] = _verifyProof(reports[i], proofs[i], config.configVersion);
         }
 
-        _storeReports(reports, hashes, _config.energyMarginBps);
+        _storeReports(reports, hashes, config.energyMarginBps);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function voidRoot(uint64 epoch) external onlyRole(ORACLE_ADMIN_ROLE) {
+        RootInfo storage record = _roots[epoch];
+        bytes32 root = record.root;
+        if (root == bytes32(0)) revert RootNotCommitted(epoch);
+        if (record.voided) revert RootAlreadyVoided(epoch);
+
+        record.voided = true;
+
+        emit RootVoided(epoch, root, record.configVersion);
+    }
+
+    /* PROOF AT SETTLEMENT */
+
+    /// @inheritdoc IMeteringOracle
+    function verifyReport(Report calldata report, bytes32[] calldata proof) external view returns (bytes32 reportHash) {
+        Config memory config = _config;
+        reportHash = _verifyProof(report, proof, config.configVersion);
+        uint256 assetId = report.assetId;
+        uint64 epoch = report.epoch;
+        (uint256 maxGpuSeconds, uint256 maxEnergyWh) = _boundsOf(assetId, config.energyMarginBps);
+        AssetCursor memory cursor = _cursors[assetId];
+        if (!cursor.started) revert ReportingNotStarted(assetId);
+        // Epochs below the cursor were stored by `submit`/`proveReports` (the stored report governs) or came
+        // before reporting started. The market's own cursor keeps the rest contiguous.
+        if (epoch < cursor.nextEpoch) revert EpochAlreadyReported(assetId, epoch);
+        _checkedWord(report, assetId, epoch, maxGpuSeconds, maxEnergyWh);
     }
 
     /* VIEWS */
@@ -284,8 +308,22 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
 
     /// @inheritdoc IMeteringOracle
     function rootOf(uint64 epoch) external view returns (bytes32 root, uint32 reportCount) {
-        RootRecord memory record = _roots[epoch];
+        RootInfo memory record = _roots[epoch];
         return (record.root, record.reportCount);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function rootInfo(uint64 epoch) external view returns (RootInfo memory info) {
+        info = _roots[epoch];
+        if (info.root != bytes32(0)) info.voided = _isVoid(info, _config.configVersion);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function cursorsOf(uint256[] calldata assetIds) external view returns (AssetCursor[] memory cursors) {
+        cursors = new AssetCursor[](assetIds.length);
+        for (uint256 i; i < assetIds.length; ++i) {
+            cursors[i] = _cursors[assetIds[i]];
+        }
     }
 
     /// @inheritdoc IMeteringOracle
@@ -395,23 +433,17 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         uint64 next;
         uint256 maxGpuSeconds;
         uint256 maxEnergyWh;
-        uint256 length = epochLength;
         for (uint256 i; i < reports.length; ++i) {
             Report calldata report = reports[i];
             uint256 assetId = report.assetId;
             if (!loaded || assetId != currentAsset) {
                 if (loaded) _cursors[currentAsset].nextEpoch = next;
-                (IAssetRegistry.AssetStatus status, uint32 gpuCount, uint32 powerPerGpuW) =
-                    assetRegistry.meteringProfile(assetId);
-                if (status == IAssetRegistry.AssetStatus.None) revert UnknownAsset(assetId);
-                if (status != IAssetRegistry.AssetStatus.Active) revert AssetNotActive(assetId, status);
+                (maxGpuSeconds, maxEnergyWh) = _boundsOf(assetId, marginBps);
                 AssetCursor memory cursor = _cursors[assetId];
                 if (!cursor.started) revert ReportingNotStarted(assetId);
                 next = cursor.nextEpoch;
                 currentAsset = assetId;
                 loaded = true;
-                maxGpuSeconds = uint256(gpuCount) * length;
-                maxEnergyWh = uint256(gpuCount) * powerPerGpuW * length * (BPS + marginBps) / (SECONDS_PER_HOUR * BPS);
             }
 
             uint64 epoch = report.epoch;
@@ -430,6 +462,39 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
             }
         }
         _cursors[currentAsset].nextEpoch = next;
+    }
+
+    /// @dev The asset must exist and be active; returns its physical bounds for one epoch.
+    function _boundsOf(uint256 assetId, uint16 marginBps)
+        internal
+        view
+        returns (uint256 maxGpuSeconds, uint256 maxEnergyWh)
+    {
+        (IAssetRegistry.AssetStatus status, uint32 gpuCount, uint32 powerPerGpuW) = assetRegistry.meteringProfile(assetId);
+        if (status == IAssetRegistry.AssetStatus.None) revert UnknownAsset(assetId);
+        if (status != IAssetRegistry.AssetStatus.Active) revert AssetNotActive(assetId, status);
+        uint256 length = epochLength;
+        maxGpuSeconds = uint256(gpuCount) * length;
+        maxEnergyWh = uint256(gpuCount) * powerPerGpuW * length * (BPS + marginBps) / (SECONDS_PER_HOUR * BPS);
+    }
+
+    /// @dev The report's leaf, proven against its epoch's live root.
+    function _verifyProof(Report calldata report, bytes32[] calldata proof, uint64 currentVersion)
+        internal
+        view
+        returns (bytes32 leaf)
+    {
+        uint64 epoch = report.epoch;
+        RootInfo memory record = _roots[epoch];
+        if (record.root == bytes32(0)) revert RootNotCommitted(epoch);
+        if (_isVoid(record, currentVersion)) revert RootVoid(epoch, record.configVersion, currentVersion);
+        leaf = _hashReport(report);
+        if (!MerkleProof.verifyCalldata(proof, record.root, leaf)) revert InvalidProof(report.assetId, epoch);
+    }
+
+    /// @dev Voided by the admin, or committed under a signer set that has since been rotated out.
+    function _isVoid(RootInfo memory record, uint64 currentVersion) internal pure returns (bool) {
+        return record.voided || record.configVersion != currentVersion;
     }
 
     /// @dev The physical bounds, then the report packed into its storage word.

@@ -89,6 +89,7 @@ PROVE_REPORTS = _Fn(f"proveReports({_REPORT}[],bytes32[][])")
 FUNCTIONS: dict[str, _Fn] = {
     # MeteringOracle (``submit`` is SUBMIT)
     "cursorOf": _Fn("cursorOf(uint256)", ("(uint64,bool)",)),
+    "cursorsOf": _Fn("cursorsOf(uint256[])", ("(uint64,bool)[]",)),
     "signers": _Fn("signers()", ("address[]",)),
     "configVersion": _Fn("configVersion()", ("uint64",)),
     "threshold": _Fn("threshold()", ("uint8",)),
@@ -131,6 +132,7 @@ _ERROR_SIGNATURES = [
     "RootAlreadyCommitted(uint64,bytes32)",
     "RootEpochNotEnded(uint64,uint256)",
     "RootNotCommitted(uint64)",
+    "RootVoid(uint64,uint64,uint64)",
     "SignerSetMismatch(bytes20,bytes20)",
     "SignersNotAscending(uint256,address,address)",
     "UnknownAsset(uint256)",
@@ -349,6 +351,18 @@ class ChainClient:
     def signers(self) -> list[str]:
         """The current signer set, ascending."""
         return [to_checksum_address(a) for a in self.call("signers")[0]]
+
+    def cursors(self, asset_ids: Sequence[int], chunk: int = 2_000) -> dict[int, tuple[int, bool]]:
+        """``cursorsOf(assets)``: every asset's (next epoch to report, reporting started), ``chunk`` assets per
+        ``eth_call`` (one call for most fleets, instead of one per asset)."""
+        result: dict[int, tuple[int, bool]] = {}
+        ids = list(asset_ids)
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            (rows,) = self.call("cursorsOf", part)
+            for asset_id, (next_epoch, started) in zip(part, rows, strict=True):
+                result[asset_id] = (int(next_epoch), bool(started))
+        return result
 
     def cursor(self, asset_id: int) -> tuple[int, bool]:
         """``cursorOf(asset)``: (next epoch to report, reporting started)."""

@@ -175,7 +175,13 @@ def _run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"wellhead-oracle run: {exc}\n")
             return EXIT_UNREACHABLE if exc.check in _UNREACHABLE_CHECKS else EXIT_STARTUP_CHECK
         if settings.ops.enabled and settings.ops.port is not None:
-            ops = OpsServer(daemon.metrics, daemon.health, host=settings.ops.host, port=settings.ops.port)
+            ops = OpsServer(
+                daemon.metrics,
+                daemon.health,
+                host=settings.ops.host,
+                port=settings.ops.port,
+                publications=settings.submission.publish_dir,
+            )
             ops.start()
             logger.info(
                 "metrics and health on http://%s:%d", settings.ops.host, ops.port,
@@ -459,6 +465,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _register_keep(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from oracle.keeper import register_keep
+
+    register_keep(subparsers)
+
+
 COMMANDS: list[Register] = [
     _register_aggregate,
     _register_run,
@@ -466,6 +478,7 @@ COMMANDS: list[Register] = [
     _register_cosign,
     _register_nvml_probe,
     _register_simulate,
+    _register_keep,
 ]
 """Subcommand registrars, in the order they appear in ``--help``."""
 

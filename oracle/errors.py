@@ -25,6 +25,7 @@ __all__ = [
     "OutboxError",
     "OutboxMismatchError",
     "PeerRefused",
+    "QuorumMissing",
     "RecordingFormatError",
     "SettingsError",
     "SignerOrderError",
@@ -203,6 +204,11 @@ class DevKeyError(SigningError):
         self.variable = variable
         self.reason = reason
         super().__init__(f"${variable}: {reason}")
+
+
+class QuorumMissing(SigningError):
+    """Fewer signatures than the oracle's threshold could be gathered (local signers and peers together); the
+    message says how many of how many, and why each peer failed."""
 
 
 class SignerOrderError(SigningError):

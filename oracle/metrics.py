@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -182,9 +183,18 @@ class OpsServer:
         port: the port (0 picks a free one; read :attr:`port` after :meth:`start`).
     """
 
-    def __init__(self, metrics: OracleMetrics, health: HealthState, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        metrics: OracleMetrics,
+        health: HealthState,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        publications: Path | None = None,
+    ) -> None:
         self.metrics = metrics
         self.health = health
+        self.publications = publications
         ops = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -195,6 +205,8 @@ class OpsServer:
                 elif path in ("/health", "/healthz"):
                     healthy, body = ops.health.snapshot()
                     self._send(200 if healthy else 503, json.dumps(body).encode(), "application/json")
+                elif ops.publications is not None and (path == "/epochs" or path.startswith("/epochs/")):
+                    self._send(*_publication_response(ops.publications, path))
                 else:
                     self._send(404, b'{"error": "not found"}', "application/json")
 
@@ -228,6 +240,21 @@ class OpsServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
+
+
+def _publication_response(directory: Path, path: str) -> tuple[int, bytes, str]:
+    """``GET /epochs`` (the published epochs) and ``GET /epochs/<N>`` (one epoch's leaves and proofs)."""
+    from oracle.publication import DirectorySource, listing_json, publication_path
+
+    if path == "/epochs":
+        return 200, listing_json(DirectorySource(directory).epochs()).encode(), "application/json"
+    tail = path.removeprefix("/epochs/")
+    if not tail.isdigit():
+        return 404, b'{"error": "not found"}', "application/json"
+    try:
+        return 200, publication_path(directory, int(tail)).read_bytes(), "application/json"
+    except OSError:
+        return 404, b'{"error": "epoch not published"}', "application/json"
 
 
 # --- logs ------------------------------------------------------------------------------------------

@@ -330,10 +330,16 @@ class OpsSettings(_Section):
 class SubmissionSettings(_Section):
     """How reports become transactions."""
 
-    mode: Literal["batch", "root"] = "batch"
+    mode: Literal["batch", "root", "root_only"] = "batch"
     """``batch``: the quorum signs each batch of reports and it is posted with ``submit``. ``root``: the quorum
     signs one Merkle root per epoch (``commitRoot``) and the reports follow with ``proveReports``, which needs
-    no signatures; for fleets with many assets per epoch (see docs/operators.md for the gas trade-off)."""
+    no signatures; for fleets with many assets per epoch (see docs/operators.md for the gas trade-off).
+    ``root_only``: one signed root per epoch and nothing else on chain, whatever the fleet size; each epoch's
+    leaves and proofs are published (``publish_dir`` and the ops server's ``/epochs``) and reports are proven
+    where they are used, at settlement (``python -m oracle keep``)."""
+    publish_dir: Path | None = None
+    """Where each committed epoch's leaves and proofs are written (``epoch-<N>.json``); required by
+    ``root_only``, optional in ``root`` mode."""
     gas_cap_per_tx: int = Field(default=3_000_000, ge=100_000)
     """A batch whose estimated gas exceeds this is split in halves (proof batches too)."""
     max_reports_per_tx: int = Field(default=50, ge=1, le=1_000)
@@ -353,6 +359,12 @@ class SubmissionSettings(_Section):
     retry_max_s: float = Field(default=60.0, gt=0)
     max_epochs_per_step: int = Field(default=24, ge=1)
     """At most this many epochs are aggregated per loop step while catching up."""
+
+    @model_validator(mode="after")
+    def _root_only_publishes(self) -> Self:
+        if self.mode == "root_only" and self.publish_dir is None:
+            raise ValueError("submission.mode = 'root_only' needs submission.publish_dir (keepers read the proofs)")
+        return self
 
 
 class KeeperSettings(_Section):

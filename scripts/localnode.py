@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,7 @@ def start_anvil(
     no_mining: bool = False,
     base_fee: int | None = 0,
     log_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> LocalNode:
     """Starts Anvil on loopback.
 
@@ -156,6 +158,7 @@ def start_anvil(
         args += ["--no-mining"]
     if base_fee is not None:
         args += ["--block-base-fee-per-gas", str(base_fee)]
+    args += list(extra_args)  # e.g. --prune-history: no state snapshots on disk for long, large runs
     log = log_path.open("ab")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     node = LocalNode("anvil", port, process, log_path, state_path, args)

@@ -16,13 +16,17 @@ import {IMeteringOracle} from "./IMeteringOracle.sol";
 /// share holders. No charge without proof of delivery: an epoch still unreported a grace period after it
 /// ended settles as void and its escrow goes back to the lessees.
 ///
-/// Billing model (per offer, per epoch e, with capacity C = gpuCount x epochLength GPU-seconds):
-///   delivered   d = gpuSeconds / C                        (WAD)
-///   available   a = (gpuSeconds + curtailedGpuSeconds) / C (WAD)
+/// Billing model (per offer, per epoch e, with leased capacity L = leasedGpus x epochLength GPU-seconds, where
+/// leasedGpus counts the GPUs of every lease of the asset with startEpoch <= e < endEpoch):
+///   delivered   d = min(1, gpuSeconds / L)                        (WAD, floored; 0 when L = 0)
+///   available   a = min(1, (gpuSeconds + curtailedGpuSeconds) / L) (WAD, floored)
 ///   SLA metric  firm leases: d; interruptible leases: a (a demand-response curtailment is no breach)
 ///   credit      c = slaCreditBps if the SLA metric < slaUptimeBps, else 0
 ///   a lease renting g GPUs at price p per GPU-hour is billed g x p x epochLength/3600 x d x (1 - c) and
 ///   credited g x p x epochLength/3600 x d x c; the undelivered part (1 - d) stays the lessee's.
+/// The meter counts healthy GPU-seconds of the whole asset without knowing which GPU serves which lease; GPUs
+/// are interchangeable, so healthy capacity up to the leased amount counts as delivered (idle faulty GPUs
+/// bill nobody less; a shortfall below the leased capacity bills every lessee of the asset alike).
 /// Each offer keeps a cumulative charge index and credit index (sum over epochs of d(1-c) and dc); a lease
 /// reads its bill as rate x (index at its end - index at its start), so settlement costs the same whatever
 /// the number of leases. Lease bills round up and epoch revenue rounds down, so the market always holds
@@ -125,8 +129,10 @@ interface ILeaseMarket {
         uint64 cumulativeGpuSeconds;
         uint64 cumulativeEnergyWh;
         uint64 cumulativeBusyGpuSeconds; // gpuSeconds x utilisation
-        uint32 leasedGpus;
+        uint32 leasedGpus; // GPUs leased in the epoch, over all the asset's offers
         bool voided;
+        uint64 deliveredWad; // d = min(1, gpuSeconds / (leasedGpus x epochLength)), floored; 0 if none leased
+        uint64 availableWad; // a = min(1, (gpuSeconds + curtailedGpuSeconds) / (leasedGpus x epochLength))
     }
 
     /// @notice A lease's accounts: `billed + reserved + refundable + refunded == escrow + penalty` (bills and
@@ -218,6 +224,7 @@ interface ILeaseMarket {
     error EpochNotSettled(uint256 assetId, uint64 epoch);
     error NothingToClaim(address account);
     error NothingToFlush(uint256 assetId);
+    error ProofCountMismatch(uint256 reports, uint256 proofs);
 
     /* OPERATOR */
 
@@ -280,6 +287,18 @@ interface ILeaseMarket {
 
     /// @notice Settles every settleable epoch of an asset up to `lastEpoch`; returns how many it settled.
     function settleThrough(uint256 assetId, uint64 lastEpoch) external returns (uint256 settled);
+
+    /// @notice Proof at settlement: settles the asset's next epoch with a report proven against the epoch's
+    /// committed root (`IMeteringOracle.verifyReport`: live root, valid proof, active asset, bounds); the
+    /// report is not stored, its hash is the audit record's `reportHash`. Anyone may call.
+    function settleWithProof(IMeteringOracle.Report calldata report, bytes32[] calldata proof) external;
+
+    /// @notice `settleWithProof` for many (asset, epoch) reports in one transaction, for keepers. Each must
+    /// be its asset's next epoch (reports of one asset in epoch order); one already settled is skipped, so a
+    /// batch can be replayed. Returns how many it settled.
+    function settleMany(IMeteringOracle.Report[] calldata reports, bytes32[][] calldata proofs)
+        external
+        returns (uint256 settled);
 
     /// @notice Approves and deposits `amount` of share revenue into `shares`. Callable only by the market
     /// itself, so that a share token the stablecoin refuses (frozen) is caught and never stalls settlement.

@@ -8,7 +8,19 @@ import {ILeaseMarket} from "./ILeaseMarket.sol";
 /// cumulative counters make every trailing window O(1)). Read-only; kept out of the market so that the
 /// market fits the contract size limit.
 interface ILeaseMarketLens {
+    /// @notice Where an asset stands for the daemon and keepers: the oracle's next epoch to report (and
+    /// whether reporting started) and the market's next epoch to settle (and whether it is enrolled).
+    struct AssetCursors {
+        uint64 nextReportEpoch;
+        bool reportingStarted;
+        uint64 nextSettleEpoch;
+        bool enrolled;
+    }
+
     function market() external view returns (ILeaseMarket);
+
+    /// @notice Every listed asset's cursors in one call, so a fleet costs O(1) RPC calls per step.
+    function cursorsOf(uint256[] calldata assetIds) external view returns (AssetCursors[] memory);
 
     /// @notice Share of the asset's GPUs leased in the current epoch, in bps.
     function leasedFractionBps(uint256 assetId) external view returns (uint256);

@@ -15,10 +15,16 @@ import {IAssetRegistry} from "./IAssetRegistry.sol";
 ///   ReportRoot(uint64 configVersion,uint64 epoch,uint32 reportCount,bytes32 root)
 /// `configVersion` rises with every signer-set change, so a signature is worthless for any other set.
 ///
-/// Two ways to post: `submit` stores a signed batch (many assets, or several epochs of one asset, one set of
-/// signatures for all); at fleet scale `commitRoot` stores one signed Merkle root of an epoch's reports and
-/// `proveReports` lets anyone store individual reports against it, so the signed cost does not grow with
-/// the number of assets.
+/// Ways to post: `submit` stores a signed batch (many assets, or several epochs of one asset, one set of
+/// signatures for all); at fleet scale `commitRoot` stores one signed Merkle root of an epoch's reports, and
+/// each report is proven where it is used: the LeaseMarket's `settleWithProof`/`settleMany` check it with
+/// `verifyReport` (nothing stored here), or anyone stores it with `proveReports`.
+///
+/// Root voiding: a root records the signer-set version it was committed under. A rotation (`setSigners`,
+/// which bumps the version) voids every root of an older version for every report not yet used (stored by
+/// `proveReports`, or settled with a proof); the ORACLE_ADMIN_ROLE may also `voidRoot(epoch)` a compromised
+/// quorum's root (`RootVoided`). A proof against a void root reverts `RootVoid`; the current set may commit
+/// the epoch's root again.
 ///
 /// Epochs: `epoch = (t - genesis) / epochLength`; an epoch can be reported once it has ended, each asset's
 /// epochs in order with no gap. An outage is reported as zero healthy GPU-seconds, never skipped.
@@ -55,6 +61,15 @@ interface IMeteringOracle {
         bytes32 root;
     }
 
+    /// @notice A committed root. `voided` (in views) is true when the admin voided it or the signer set it was
+    /// committed under (`configVersion`) has been rotated out.
+    struct RootInfo {
+        bytes32 root;
+        uint32 reportCount;
+        uint64 configVersion;
+        bool voided;
+    }
+
     /// @notice Where an asset's reporting stands.
     struct AssetCursor {
         uint64 nextEpoch;
@@ -71,6 +86,8 @@ interface IMeteringOracle {
     /// @param reportHash The report's EIP-712 struct hash (also a leaf of a committed root).
     event ReportAccepted(uint256 indexed assetId, uint64 indexed epoch, bytes32 reportHash);
     event RootCommitted(uint64 indexed epoch, bytes32 root, uint32 reportCount, bytes32 digest);
+    /// @notice The admin voided an epoch's root (a compromised quorum); its unused reports can no longer be proven.
+    event RootVoided(uint64 indexed epoch, bytes32 root, uint64 configVersion);
 
     /* ERRORS */
 
@@ -113,17 +130,19 @@ interface IMeteringOracle {
     error EmptyRoot(uint64 epoch);
     error ProofCountMismatch(uint256 reports, uint256 proofs);
     error InvalidProof(uint256 assetId, uint64 epoch);
+    error RootVoid(uint64 epoch, uint64 rootConfigVersion, uint64 currentConfigVersion);
+    error RootAlreadyVoided(uint64 epoch);
 
     /* ROLES */
 
-    /// @notice Changes the signer set and the energy margin, and starts an asset's reporting.
+    /// @notice Changes the signer set and the energy margin, starts an asset's reporting, voids roots.
     function ORACLE_ADMIN_ROLE() external view returns (bytes32);
 
     /* CONFIGURATION */
 
     /// @notice Replaces the signer set: `signers` strictly ascending, none zero, at most MAX_SIGNERS,
     /// 1 <= threshold <= signers.length. Bumps `configVersion`, which invalidates every signature made
-    /// for an earlier set.
+    /// for an earlier set and voids every root committed under one (reports already used stay).
     function setSigners(address[] calldata signers, uint8 threshold) external;
 
     /// @notice Sets the margin (bps) above rated power that metered energy may reach.
@@ -147,7 +166,8 @@ interface IMeteringOracle {
         Signature[] calldata signatures
     ) external;
 
-    /// @notice Stores a quorum-signed Merkle root of an epoch's reports.
+    /// @notice Stores a quorum-signed Merkle root of an epoch's reports: once the epoch has ended, and only if
+    /// the epoch has no root or its root is void.
     function commitRoot(
         uint64 configVersion,
         RootCommitment calldata commitment,
@@ -157,6 +177,17 @@ interface IMeteringOracle {
 
     /// @notice Stores reports proven against their epoch's committed root. Anyone may call.
     function proveReports(Report[] calldata reports, bytes32[][] calldata proofs) external;
+
+    /// @notice Voids an epoch's root (ORACLE_ADMIN_ROLE): for a compromised quorum. Reports already used stay.
+    function voidRoot(uint64 epoch) external;
+
+    /// @notice Checks a report for use without storing it (proof at settlement), applying every check
+    /// `proveReports` applies except contiguity, which the caller keeps: the epoch's root is committed and
+    /// live (`RootNotCommitted`, `RootVoid`), the proof holds (`InvalidProof`), the asset exists and is active,
+    /// its reporting started, no report of it is stored for this epoch or later (`EpochAlreadyReported`), and
+    /// the values are within the physical bounds.
+    /// @return reportHash The report's EIP-712 struct hash (the leaf).
+    function verifyReport(Report calldata report, bytes32[] calldata proof) external view returns (bytes32 reportHash);
 
     /* VIEWS */
 
@@ -199,6 +230,12 @@ interface IMeteringOracle {
     function reportHashOf(uint256 assetId, uint64 epoch) external view returns (bytes32);
 
     function rootOf(uint64 epoch) external view returns (bytes32 root, uint32 reportCount);
+
+    /// @notice An epoch's root with the version it was committed under and whether it is void now.
+    function rootInfo(uint64 epoch) external view returns (RootInfo memory);
+
+    /// @notice The cursors of many assets in one call (the daemon reads a whole fleet with it).
+    function cursorsOf(uint256[] calldata assetIds) external view returns (AssetCursor[] memory);
 
     /// @notice EIP-712 struct hash of `report`.
     function hashReport(Report calldata report) external pure returns (bytes32);

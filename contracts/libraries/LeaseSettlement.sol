@@ -30,15 +30,17 @@ struct IndexPoint {
     uint128 credit;
 }
 
-/// @dev What one epoch's report says, as fractions of the asset's capacity.
+/// @dev What one epoch's report says (zero for a void epoch). The delivered and available fractions are
+/// taken against the leased capacity once settlement knows it (`_leasedFractions`).
 struct Measurement {
     bool voided;
-    uint256 deliveredWad;
-    uint256 availableWad;
     uint16 utilizationBps;
     uint64 gpuSeconds;
+    uint64 curtailedGpuSeconds;
     uint64 energyWh;
     bytes32 reportHash;
+    uint256 deliveredWad;
+    uint256 availableWad;
 }
 
 /// @dev How one epoch's revenue splits.
@@ -128,6 +130,50 @@ library LeaseSettlement {
         emit ILeaseMarket.OfferCreated(offerId, assetId, terms.gpus, terms.pricePerGpuHour, terms.leaseClass);
     }
 
+    /// @notice `ILeaseMarket.retireOffer` (the offer is known): frees the offer's GPUs once no lease of it is
+    /// left to settle.
+    function retireOffer(LeaseStorage storage $, uint256 offerId, uint64 currentEpoch) public {
+        uint256 assetId = $.terms[offerId].assetId;
+        ILeaseMarket.OfferState storage state = $.offerStates[offerId];
+        if (state.retired) revert ILeaseMarket.OfferUnchanged(offerId);
+        // Retiring drops the offer from settlement, so every lease of it must be settled to its end: nothing
+        // leased in the last settled epoch, and no lease starting or ending in an epoch not yet settled
+        // (every lease starts at the latest in the next epoch, so its boundaries there or earlier tell).
+        (bool pending, uint256 gpus) = _pendingLeases($, offerId, assetId, currentEpoch);
+        if (pending) revert ILeaseMarket.OfferHasLeases(offerId, gpus);
+
+        state.retired = true;
+        state.active = false;
+        $.markets[assetId].offeredGpus -= $.terms[offerId].gpus;
+        uint256[] storage offers = $.assetOffers[assetId];
+        for (uint256 i; i < offers.length; ++i) {
+            if (offers[i] == offerId) {
+                offers[i] = offers[offers.length - 1];
+                offers.pop();
+                break;
+            }
+        }
+
+        emit ILeaseMarket.OfferRetired(offerId);
+    }
+
+    /// @dev Whether a lease of the offer has an epoch settlement has not reached (and the GPUs concerned):
+    /// something leased in the last settled epoch, or a lease starting or ending in [next settle, current + 1].
+    function _pendingLeases(LeaseStorage storage $, uint256 offerId, uint256 assetId, uint64 currentEpoch)
+        internal
+        view
+        returns (bool pending, uint256 gpus)
+    {
+        ILeaseMarket.OfferState storage state = $.offerStates[offerId];
+        if (state.activeGpus != 0 || state.rateSum != 0) return (true, state.activeGpus);
+        uint64 last = currentEpoch + 1;
+        for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= last; ++e) {
+            Delta memory delta = $.deltas[offerId][e];
+            if (delta.boundary) return (true, uint256(uint32(delta.gpus < 0 ? -delta.gpus : delta.gpus)));
+        }
+        return (false, 0);
+    }
+
     /// @notice Enrols an asset: its settlement starts with the epoch in progress (leases start after it).
     function enroll(LeaseStorage storage $, MarketConfig memory config, uint256 assetId) public {
         uint64 epoch = uint64((block.timestamp - config.genesis) / config.epochLength);
@@ -182,15 +228,78 @@ library LeaseSettlement {
         if (!market.enrolled) revert ILeaseMarket.AssetNotEnrolled(assetId);
         uint64 epoch = market.nextSettleEpoch;
         while (epoch <= lastEpoch && settleable(config, assetId, epoch)) {
-            settle($, config, assetId, epoch);
+            _settleStored($, config, assetId, epoch);
             ++epoch;
             ++settled;
         }
         if (settled == 0) revert ILeaseMarket.EpochNotSettleable(assetId, epoch, market.nextSettleEpoch);
     }
 
-    function settle(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch) public {
-        Measurement memory m = _measure(config, assetId, epoch);
+    /// @notice `ILeaseMarket.settle`: the asset's next epoch, exactly once.
+    function settleNext(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch) public {
+        uint64 next = _nextSettleEpoch($, assetId);
+        if (epoch < next) revert ILeaseMarket.EpochAlreadySettled(assetId, epoch);
+        if (epoch > next) revert ILeaseMarket.EpochNotSettleable(assetId, epoch, next);
+        _settleStored($, config, assetId, epoch);
+    }
+
+    /// @dev One epoch with the report the oracle stores, or void after the grace period.
+    function _settleStored(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch) internal {
+        _settle($, config, assetId, epoch, _measureStored(config, assetId, epoch));
+    }
+
+    /// @notice `ILeaseMarket.settleWithProof`: one epoch with its report proven against the epoch's root.
+    function settleWithProof(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        IMeteringOracle.Report calldata report,
+        bytes32[] calldata proof
+    ) public {
+        if (!_settleProven($, config, report, proof)) {
+            revert ILeaseMarket.EpochAlreadySettled(report.assetId, report.epoch);
+        }
+    }
+
+    /// @notice `ILeaseMarket.settleMany`: proven epochs of many assets; already settled ones are skipped.
+    function settleMany(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        IMeteringOracle.Report[] calldata reports,
+        bytes32[][] calldata proofs
+    ) public returns (uint256 settled) {
+        uint256 count = reports.length;
+        if (proofs.length != count) revert ILeaseMarket.ProofCountMismatch(count, proofs.length);
+        for (uint256 i; i < count; ++i) {
+            // Idempotent: one another keeper (or an earlier batch) settled already is skipped.
+            if (_settleProven($, config, reports[i], proofs[i])) {
+                // At most `count` iterations: cannot overflow.
+                unchecked {
+                    ++settled;
+                }
+            }
+        }
+    }
+
+    /// @dev Settles a proven report if its epoch is its asset's next; false if that epoch is settled already.
+    function _settleProven(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        IMeteringOracle.Report calldata report,
+        bytes32[] calldata proof
+    ) internal returns (bool) {
+        uint256 assetId = report.assetId;
+        uint64 epoch = report.epoch;
+        uint64 next = _nextSettleEpoch($, assetId);
+        if (epoch < next) return false;
+        if (epoch > next) revert ILeaseMarket.EpochNotSettleable(assetId, epoch, next);
+        _settle($, config, assetId, epoch, _measureProven(config, report, proof));
+        return true;
+    }
+
+    /// @dev Settles `epoch` (the asset's next) with its measurement: advance the offers, split, record, pay.
+    function _settle(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch, Measurement memory m)
+        internal
+    {
         Split memory split = _split($, config, assetId, epoch, m);
         _record($, assetId, epoch, m, split);
         $.markets[assetId].nextSettleEpoch = epoch + 1;
@@ -236,7 +345,7 @@ library LeaseSettlement {
         ILeaseMarket.EpochSettlement memory previous =
             epoch > $.markets[assetId].firstEpoch ? $.settlements[assetId][epoch - 1] : _emptySettlement();
         // Amounts are bounded by the token's supply and GPU-seconds and Wh by the oracle's 48-bit bounds, so
-        // the 128- and 64-bit fields hold decades of epochs.
+        // the 128- and 64-bit fields hold decades of epochs; the fractions are at most WAD < 2**64.
         $.settlements[assetId][epoch] = ILeaseMarket.EpochSettlement({
             reportHash: m.reportHash,
             gross: uint128(split.gross),
@@ -251,11 +360,14 @@ library LeaseSettlement {
             cumulativeBusyGpuSeconds: previous.cumulativeBusyGpuSeconds
                 + uint64(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
             leasedGpus: split.leasedGpus,
-            voided: m.voided
+            voided: m.voided,
+            deliveredWad: uint64(m.deliveredWad),
+            availableWad: uint64(m.availableWad)
         });
     }
 
-    function _measure(MarketConfig memory config, uint256 assetId, uint64 epoch)
+    /// @dev The report the oracle stores for the epoch, or a void measurement once the grace period has passed.
+    function _measureStored(MarketConfig memory config, uint256 assetId, uint64 epoch)
         internal
         view
         returns (Measurement memory m)
@@ -267,15 +379,41 @@ library LeaseSettlement {
             return m;
         }
         (IMeteringOracle.Report memory report,) = config.oracle.getReport(assetId, epoch);
-        (, uint32 gpuCount,) = config.registry.meteringProfile(assetId);
-        uint256 capacity = uint256(gpuCount) * config.epochLength;
-        // The oracle bounds gpuSeconds + curtailedGpuSeconds by the capacity, so both fractions are <= 1.
-        m.deliveredWad = uint256(report.gpuSeconds) * WAD / capacity;
-        m.availableWad = (uint256(report.gpuSeconds) + report.curtailedGpuSeconds) * WAD / capacity;
         m.utilizationBps = report.utilizationBps;
         m.gpuSeconds = report.gpuSeconds;
+        m.curtailedGpuSeconds = report.curtailedGpuSeconds;
         m.energyWh = report.energyWh;
         m.reportHash = config.oracle.hashReport(report);
+    }
+
+    /// @dev A report proven against its epoch's root: the oracle applies every check `submit` applies but
+    /// contiguity (the market's own cursor, checked by the caller) and stores nothing.
+    function _measureProven(
+        MarketConfig memory config,
+        IMeteringOracle.Report calldata report,
+        bytes32[] calldata proof
+    ) internal view returns (Measurement memory m) {
+        m.reportHash = config.oracle.verifyReport(report, proof);
+        m.utilizationBps = report.utilizationBps;
+        m.gpuSeconds = report.gpuSeconds;
+        m.curtailedGpuSeconds = report.curtailedGpuSeconds;
+        m.energyWh = report.energyWh;
+    }
+
+    function _nextSettleEpoch(LeaseStorage storage $, uint256 assetId) internal view returns (uint64) {
+        AssetMarket storage market = $.markets[assetId];
+        if (!market.enrolled) revert ILeaseMarket.AssetNotEnrolled(assetId);
+        return market.nextSettleEpoch;
+    }
+
+    /// @dev Billing by leased capacity: delivered d = min(1, gpuSeconds / (leasedGpus x epochLength)) and
+    /// available a = min(1, (gpuSeconds + curtailedGpuSeconds) / (leasedGpus x epochLength)), each floored
+    /// to WAD; both 0 when nothing is leased (nothing is billed then).
+    function _leasedFractions(Measurement memory m, uint256 leasedGpus, uint256 epochLength) internal pure {
+        if (leasedGpus == 0 || m.voided) return;
+        uint256 leasedCapacity = leasedGpus * epochLength;
+        m.deliveredWad = Math.min(uint256(m.gpuSeconds) * WAD / leasedCapacity, WAD);
+        m.availableWad = Math.min((uint256(m.gpuSeconds) + m.curtailedGpuSeconds) * WAD / leasedCapacity, WAD);
     }
 
     /// @dev Advances each offer of the asset through `epoch`. Cost grows with the offers of the asset (at
@@ -290,11 +428,19 @@ library LeaseSettlement {
     ) internal returns (uint256 gross, uint256 charged, uint32 leasedGpus) {
         uint256[] storage offers = $.assetOffers[assetId];
         uint256 count = offers.length;
+        // First pass: the GPUs leased in this epoch (each offer's count after the epoch's starts and ends),
+        // which the delivered fraction is measured against.
         for (uint256 i; i < count; ++i) {
-            (uint256 offerGross, uint256 offerCharged, uint32 offerGpus) = _advanceOffer($, config, offers[i], epoch, m);
+            uint256 offerId = offers[i];
+            // The changes scheduled at an epoch were added when leases opened: no offer goes below zero.
+            int256 offerGpus = int256(uint256($.offerStates[offerId].activeGpus)) + $.deltas[offerId][epoch].gpus;
+            leasedGpus += uint32(uint256(offerGpus));
+        }
+        _leasedFractions(m, leasedGpus, config.epochLength);
+        for (uint256 i; i < count; ++i) {
+            (uint256 offerGross, uint256 offerCharged) = _advanceOffer($, config, offers[i], epoch, m);
             gross += offerGross;
             charged += offerCharged;
-            leasedGpus += offerGpus;
         }
     }
 
@@ -306,7 +452,7 @@ library LeaseSettlement {
         uint256 offerId,
         uint64 epoch,
         Measurement memory m
-    ) internal returns (uint256 gross, uint256 charged, uint32 activeGpus) {
+    ) internal returns (uint256 gross, uint256 charged) {
         ILeaseMarket.OfferState memory state = $.offerStates[offerId];
         Delta memory delta = $.deltas[offerId][epoch];
         if (delta.boundary) {
@@ -329,7 +475,7 @@ library LeaseSettlement {
         }
         $.offerStates[offerId] = state;
         if (terms.pricing.enabled && !m.voided) _repriceOffer(offerId, epoch, terms, m.utilizationBps);
-        return (gross, charged, state.activeGpus);
+        return (gross, charged);
     }
 
     /// @dev EIP-1559 style: price x (1 + maxChange x (utilisation - target) / target), the relative

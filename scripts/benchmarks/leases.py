@@ -177,9 +177,10 @@ def _measure() -> dict[str, int]:
     m.createOffer(_terms(void_asset, 8, 10**6), {"from": op_void})
     m.openLease(m.offersOf(void_asset)[0], 8, 2, 10**6, {"from": h.lessee})
 
-    # Reports through E0+3: the H100's E0+1 is 75% delivered, so its lease has a refund to claim.
+    # Reports through E0+3: the H100's E0+1 is 75% delivered (1.5 GPU-hours against the 2 GPUs leased then),
+    # so its lease has a refund to claim.
     h.goto(E0 + 4)
-    h.post(h100, E0, E0 + 3, 8 * HOUR, partial_epoch=E0 + 1, partial_seconds=6 * HOUR)
+    h.post(h100, E0, E0 + 3, 8 * HOUR, partial_epoch=E0 + 1, partial_seconds=3 * HOUR // 2)
     for asset_id in (one_asset, many_asset):
         h.post(asset_id, E0, E0 + 3, TWIN_GPUS * HOUR)
         m.settle(asset_id, E0, {"from": h.keeper})

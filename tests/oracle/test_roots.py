@@ -185,7 +185,7 @@ def test_proofs_go_out_per_asset_from_the_cursors_halved_until_they_fit_the_gas_
     )
     daemon.txm = FakeTx(box)  # type: ignore[assignment]
 
-    assert daemon._post(_view({1: 0, 2: 0, 3: 0}))  # noqa: SLF001
+    assert daemon.poster.post(_view({1: 0, 2: 0, 3: 0}))
     # Nine reports are too many for 150,000 gas: halved once, the leading four (asset 1's epochs in order,
     # then asset 2's first) fit.
     assert [len(t) for t in chain.tried] == [9, 4]
@@ -198,11 +198,11 @@ def test_proofs_go_out_per_asset_from_the_cursors_halved_until_they_fit_the_gas_
 
     # The next step starts from the cursors the landed batch moved, with the smaller batch size learned.
     chain.tried.clear()
-    assert daemon._post(_view({1: 3, 2: 1, 3: 0}))  # noqa: SLF001
+    assert daemon.poster.post(_view({1: 3, 2: 1, 3: 0}))
     assert chain.tried == [[(2, 1), (2, 2), (3, 0), (3, 1)]]
-    assert daemon._post(_view({1: 3, 2: 3, 3: 2}))  # noqa: SLF001
+    assert daemon.poster.post(_view({1: 3, 2: 3, 3: 2}))
     assert chain.tried[-1] == [(3, 2)]
-    assert not daemon._post(_view({1: 3, 2: 3, 3: 3}))  # noqa: SLF001 - nothing left
+    assert not daemon.poster.post(_view({1: 3, 2: 3, 3: 3}))  # nothing left
     assert {r.state for r in box.reports()} == {"confirmed"}
     assert box.finish_roots() == [1, 2, 3]
     assert [t.kind for t in box.transactions()] == ["prove"] * 3
@@ -238,7 +238,7 @@ def test_a_proof_batch_waits_for_the_assets_earlier_epoch(tmp_path: Path) -> Non
         outbox=box,
     )
     daemon.txm = FakeTx(box)  # type: ignore[assignment]
-    assert daemon._post_proofs(_view({1: 0, 2: 1, 3: 0}))  # noqa: SLF001
+    assert daemon.roots.post_proofs(_view({1: 0, 2: 1, 3: 0}))
     assert chain.tried == [[(2, 1)]]
 
 
@@ -291,7 +291,7 @@ def test_root_already_committed_while_signing_is_done_when_it_is_ours_and_a_conf
     daemon.txm = FakeTx(box)  # type: ignore[assignment]
     view = _view({1: 0, 2: 0})
     view = ChainView(view.block, view.observed_at, 1, 2, [], view.cursors)
-    assert daemon._advance_root(box.root(root_id), view) == "resolved"  # noqa: SLF001
+    assert daemon.roots.advance(box.root(root_id), view) == "resolved"
     root = box.root(root_id)
     if same:
         assert (root.state, root.committed_by) == ("committed", "elsewhere")

@@ -8,8 +8,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from oracle.eip712 import Eip712Domain, batch_digest
+from oracle.eip712 import Eip712Domain, batch_digest, root_digest
 from oracle.models import Report
+from oracle.roots import EpochTree, build_epoch_tree
 from oracle.signer import LocalKeySigner, sign_sorted
 
 
@@ -62,3 +63,15 @@ class MeterPoster:
     def post(self, reports: list[Report], **kwargs: Any) -> Any:
         """Submits `reports` as one batch; returns the transaction."""
         return self.oracle.submit(*self.signed(reports, **kwargs), {"from": self.sender})
+
+    def commit_root(self, epoch: int, reports: list[Report], signers: list[LocalKeySigner] | None = None) -> EpochTree:
+        """Commits the Merkle root of `reports` (one epoch) signed by a quorum, with the daemon's tree code;
+        returns the tree (its `proof(asset_id, epoch)` is what `settleWithProof` takes)."""
+        tree = build_epoch_tree(reports)
+        version = self.oracle.configVersion()
+        chosen = signers if signers is not None else self.signers[: self.oracle.threshold()]
+        digest = root_digest(self.domain, version, epoch, tree.count, tree.root)
+        signatures = [s.signature.as_abi_tuple() for s in sign_sorted(digest, chosen)]
+        self.oracle.commitRoot(version, (epoch, tree.count, tree.root), list(self.oracle.signers()), signatures,
+                               {"from": self.sender})
+        return tree

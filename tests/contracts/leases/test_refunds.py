@@ -35,11 +35,12 @@ def test_refund_pays_undelivered_capacity_and_credits_then_closes(world):
     lease = open_lease(w, make_offer(w), 4, 3)  # $24: E0+1..E0+3 at $8 each
     w.clock.goto(w.e0 + 2)
     w.meter.post(w.a1, w.e0, **H100_FULL)
-    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=21_600, utilization_bps=8_000, energy_wh=3_750)
+    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=10_800, utilization_bps=8_000, energy_wh=3_750)
     m.settleThrough(w.a1, w.e0 + 1, {"from": a.keeper})
     before = w.coin.balanceOf(a.lessee)
 
-    # E0+1: 75% delivered, below the 99% SLA: billed $8 x 0.75 x 0.9 = $5.40, credited $0.60; back now:
+    # E0+1: 10,800 healthy GPU-s against the 4 leased GPUs' 14,400: 75% delivered, below the 99% SLA:
+    # billed $8 x 0.75 x 0.9 = $5.40, credited $0.60; back now:
     # undelivered $2.00 + credit $0.60 = $2.60.
     tx = m.claimRefund(lease, {"from": a.lessee})
 
@@ -144,7 +145,7 @@ def test_refunds_follow_the_lease_nft(world):
     lease = open_lease(w, make_offer(w), 4, 2)  # $16
     w.clock.goto(w.e0 + 2)
     w.meter.post(w.a1, w.e0, **H100_FULL)
-    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=21_600, utilization_bps=8_000, energy_wh=3_750)
+    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=10_800, utilization_bps=8_000, energy_wh=3_750)
     m.settleThrough(w.a1, w.e0 + 1, {"from": a.keeper})
     # $2.60 refundable (see above) when the position changes hands.
     w.positions.transferFrom(a.lessee, a.lessee2, lease, {"from": a.lessee})
@@ -231,7 +232,7 @@ def test_lease_account_of_a_closed_lease_adds_up_as_its_natspec_says(world):
     lease = open_lease(w, make_offer(w), 4, 3)  # $24
     w.clock.goto(w.e0 + 4)
     w.meter.post(w.a1, w.e0, **H100_FULL)
-    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=21_600, utilization_bps=8_000, energy_wh=3_750)  # credit $0.60
+    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=10_800, utilization_bps=8_000, energy_wh=3_750)  # credit $0.60
     w.meter.fill(w.a1, w.e0 + 3, **H100_FULL)
     m.settleThrough(w.a1, w.e0 + 3, {"from": a.keeper})
     m.claimRefund(lease, {"from": a.lessee})

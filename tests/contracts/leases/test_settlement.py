@@ -71,11 +71,12 @@ def test_full_delivery_bills_the_lease_and_splits_energy_fee_and_net(world):
                  distributed=usd("6.552"), **{"from": m})
     assert_no_event(tx, "EpochVoided")
     # (reportHash, gross, credits, energy, fee, net, added, cumulativeNet, cumGpuSeconds, cumEnergyWh,
-    #  cumBusyGpuSeconds, leasedGpus, voided); E0 was metered full too: 2 x 28,800 GPU-s, 2 x 5,000 Wh,
-    #  busy 2 x 28,800 x 90% = 51,840 GPU-s.
+    #  cumBusyGpuSeconds, leasedGpus, voided, deliveredWad, availableWad); E0 was metered full too:
+    #  2 x 28,800 GPU-s, 2 x 5,000 Wh, busy 2 x 28,800 x 90% = 51,840 GPU-s; 28,800 healthy GPU-s cover the
+    #  4 leased GPUs' 14,400 twice over: d = a = min(1, 2) = 1.
     record = assert_record_adds_up(w, w.a1, w.e0 + 1)
     assert plain(record) == (bytes(report_hash), usd(8), 0, usd("0.72"), usd("0.728"), usd("6.552"), 0,
-                             usd("6.552"), 57_600, 10_000, 51_840, 4, False)
+                             usd("6.552"), 57_600, 10_000, 51_840, 4, False, 10**18, 10**18)
     # The operator's balance: energy + fee = $1.448.
     assert m.operatorBalance(a.operator) == usd("1.448")
     # Share holders: Alice 600 and Bob 400 of 1,000 shares: $3.9312 and $2.6208.
@@ -93,8 +94,8 @@ def test_partial_delivery_is_billed_for_what_was_delivered_with_the_sla_credit(w
     lease = open_lease(w, offer, 4, 3)
     w.clock.goto(w.e0 + 2)
     w.meter.post(w.a1, w.e0, **H100_FULL)
-    # 6 of 8 GPUs healthy all hour: 21,600 / 28,800 = 75% delivered.
-    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=21_600, utilization_bps=8_000, energy_wh=3_750)
+    # 3 GPUs healthy all hour while 4 are leased: 10,800 / (4 x 3,600) = 75% of the leased capacity delivered.
+    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=10_800, utilization_bps=8_000, energy_wh=3_750)
 
     tx = m.settleThrough(w.a1, w.e0 + 1, {"from": a.keeper})
 
@@ -116,24 +117,25 @@ def test_sla_credit_starts_just_below_the_promised_uptime(world):
     lease = open_lease(w, offer, 4, 2)
     w.clock.goto(w.e0 + 3)
     w.meter.post(w.a1, w.e0, **H100_FULL)
-    # E0+1: exactly 99% = 28,512 of 28,800 GPU-s: no credit. gross = $8 x 0.99 = $7.92.
-    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=28_512, utilization_bps=9_000, energy_wh=5_000)
-    # E0+2: one GPU-second less, 28,511: d = 28,511e18 / 28,800 = 989,965,277,777,777,777 (WAD, rounded down)
-    # below 99%: charge index += d x 0.9 = 890,968,749,999,999,999; credit index += the rest
-    # 98,996,527,777,777,778. gross = floor($8 x d) = 7,919,722; charged = floor($8 x 0.890968749999999999)
-    # = 7,127,749; credits = 7,919,722 - 7,127,749 = 791,973.
-    w.meter.post(w.a1, w.e0 + 2, gpu_seconds=28_511, utilization_bps=9_000, energy_wh=5_000)
+    # Billed against the leased capacity, 4 GPUs x 3,600 s = 14,400 GPU-s.
+    # E0+1: exactly 99% = 14,256 of 14,400 GPU-s: no credit. gross = $8 x 0.99 = $7.92.
+    w.meter.post(w.a1, w.e0 + 1, gpu_seconds=14_256, utilization_bps=9_000, energy_wh=5_000)
+    # E0+2: one GPU-second less, 14,255: d = 14,255e18 / 14,400 = 989,930,555,555,555,555 (WAD, rounded down)
+    # below 99%: charge index += d x 0.9 = 890,937,499,999,999,999; credit index += the rest
+    # 98,993,055,555,555,556. gross = floor($8 x d) = 7,919,444; charged = floor($8 x 0.890937499999999999)
+    # = 7,127,499; credits = 7,919,444 - 7,127,499 = 791,945.
+    w.meter.post(w.a1, w.e0 + 2, gpu_seconds=14_255, utilization_bps=9_000, energy_wh=5_000)
     m.settleThrough(w.a1, w.e0 + 2, {"from": a.keeper})
 
     at_sla = assert_record_adds_up(w, w.a1, w.e0 + 1)
     assert (at_sla["gross"], at_sla["credits"]) == (usd("7.92"), 0)
     below = assert_record_adds_up(w, w.a1, w.e0 + 2)
-    assert (below["gross"], below["credits"]) == (7_919_722, 791_973)
-    # The lease's bill rounds up, its credit down: billed 7,920,000 + ceil(7,127,749.99...) = 15,047,750;
-    # credited floor($8 x 0.098996527777777778) = 791,972; refundable = $16 - billed = 952,250
-    # (undelivered $0.08 + 0.080278 + credit 0.791972).
+    assert (below["gross"], below["credits"]) == (7_919_444, 791_945)
+    # The lease's bill rounds up, its credit down: billed 7,920,000 + ceil(7,127,499.99...) = 15,047,500;
+    # credited floor($8 x 0.098993055555555556) = 791,944; refundable = $16 - billed = 952,500
+    # (undelivered $0.08 + 0.080556 + credit 0.791944).
     account = m.leaseAccount(lease)
-    assert (account["billed"], account["credited"], account["refundable"]) == (15_047_750, 791_972, 952_250)
+    assert (account["billed"], account["credited"], account["refundable"]) == (15_047_500, 791_944, 952_500)
     # The lease is billed at least what the epochs charged: the market keeps the rounding.
     assert account["billed"] >= at_sla["gross"] + below["gross"] - below["credits"]
 

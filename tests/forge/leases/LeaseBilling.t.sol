@@ -60,8 +60,9 @@ contract LeaseBillingTest is LeaseFixture {
 
     /* PARTIAL DELIVERY */
 
-    /// A lease of g GPUs at p per GPU-hour is billed ceil(g x p x d) for one epoch, d = gpuSeconds / capacity
-    /// (WAD, rounded down); the epoch's gross is floor(g x p x d); the rest of the escrow is refundable.
+    /// A lease of g GPUs at p per GPU-hour is billed ceil(g x p x d) for one epoch, d = min(1, gpuSeconds /
+    /// (g x epochLength)) (the leased capacity; WAD, rounded down); the epoch's gross is floor(g x p x d); the
+    /// rest of the escrow is refundable.
     function testFuzz_partial_delivery_bills_the_delivered_fraction(uint32 gpus, uint128 price, uint64 gpuSeconds)
         public
     {
@@ -72,8 +73,11 @@ contract LeaseBillingTest is LeaseFixture {
             _billOneEpoch(_terms(assetId, GPUS, price, 0, 0, ILeaseMarket.LeaseClass.Firm), gpus, gpuSeconds, 0, 0);
 
         uint256 rate = uint256(gpus) * price;
-        uint256 d = uint256(gpuSeconds) * WAD / CAPACITY;
+        uint256 d = uint256(gpuSeconds) * WAD / (uint256(gpus) * 3600);
+        if (d > WAD) d = WAD;
         ILeaseMarket.LeaseAccount memory account = market.leaseAccount(leaseId);
+        assertEq(record.deliveredWad, d, "d recorded");
+        assertEq(record.leasedGpus, gpus, "leased GPUs recorded");
         assertEq(account.billed, _ceilDiv(rate * 3600 * d, 3600 * WAD), "billed = ceil(g x p x d)");
         assertEq(account.credited, 0, "no SLA: no credit");
         assertEq(account.refundable, rate - account.billed, "the undelivered part is refundable");
@@ -83,15 +87,72 @@ contract LeaseBillingTest is LeaseFixture {
     }
 
     function test_partial_delivery_concrete() public {
-        // 4 GPUs x $2 for one epoch in which 6 of the asset's 8 GPUs were healthy (21,600 of 28,800 GPU-s):
+        // 4 GPUs x $2 for one epoch with 3 GPUs' worth of healthy time (10,800 of the leased 14,400 GPU-s):
         // billed $8 x 0.75 = $6, refundable $2.
         (uint256 leaseId, ILeaseMarket.EpochSettlement memory record) = _billOneEpoch(
-            _terms(assetId, GPUS, uint128(2 * USD), 0, 0, ILeaseMarket.LeaseClass.Firm), 4, 21_600, 0, 0
+            _terms(assetId, GPUS, uint128(2 * USD), 0, 0, ILeaseMarket.LeaseClass.Firm), 4, 10_800, 0, 0
         );
         ILeaseMarket.LeaseAccount memory account = market.leaseAccount(leaseId);
         assertEq(account.billed, 6 * USD, "billed $6");
         assertEq(account.refundable, 2 * USD, "refundable $2");
         assertEq(record.gross, 6 * USD, "gross $6");
+    }
+
+    function test_idle_faulty_gpus_do_not_lower_the_bill_concrete() public {
+        // 4 GPUs x $2 leased; 6 of the asset's 8 GPUs healthy (21,600 GPU-s >= the leased 14,400): d = 1, $8.
+        (uint256 leaseId, ILeaseMarket.EpochSettlement memory record) = _billOneEpoch(
+            _terms(assetId, GPUS, uint128(2 * USD), 9_900, 1_000, ILeaseMarket.LeaseClass.Firm), 4, 21_600, 0, 0
+        );
+        assertEq(record.deliveredWad, WAD, "d capped at 1");
+        assertEq(record.credits, 0, "no SLA breach");
+        assertEq(market.leaseAccount(leaseId).billed, 8 * USD, "billed in full");
+    }
+
+    /* PROOF AT SETTLEMENT */
+
+    /// A report proven at settlement against a committed root settles exactly as the same report stored by
+    /// `submit`: same split, same lease accounts, and the same report digest in the audit record.
+    function testFuzz_proof_at_settlement_settles_like_a_stored_report(
+        uint32 gpus,
+        uint64 gpuSeconds,
+        uint64 curtailed,
+        uint64 energyWh,
+        uint16 creditBps
+    ) public {
+        gpus = uint32(bound(gpus, 1, GPUS));
+        gpuSeconds = uint64(bound(gpuSeconds, 0, CAPACITY));
+        curtailed = uint64(bound(curtailed, 0, CAPACITY - gpuSeconds));
+        energyWh = uint64(bound(energyWh, 0, 6_720));
+        creditBps = uint16(bound(creditBps, 0, BPS));
+        _checkProvenLikeStored(gpus, gpuSeconds, curtailed, energyWh, creditBps);
+    }
+
+    function test_proof_at_settlement_settles_like_a_stored_report_concrete() public {
+        // 4 GPUs, 10,800 healthy GPU-s (75%), 5,000 Wh, a 10% credit below 99%.
+        _checkProvenLikeStored(4, 10_800, 0, 5_000, 1_000);
+    }
+
+    function _checkProvenLikeStored(uint32 gpus, uint64 gpuSeconds, uint64 curtailed, uint64 energyWh, uint16 creditBps)
+        internal
+    {
+        ILeaseMarket.OfferTerms memory terms =
+            _terms(assetId, GPUS, uint128(2 * USD), 9_900, creditBps, ILeaseMarket.LeaseClass.Firm);
+        (uint256 storedLease, ILeaseMarket.EpochSettlement memory stored) =
+            _billOneEpoch(terms, gpus, gpuSeconds, curtailed, energyWh);
+        (uint256 provenLease, ILeaseMarket.EpochSettlement memory proven, bytes32 leaf) =
+            _billOneEpochProven(terms, gpus, gpuSeconds, curtailed, energyWh);
+
+        assertEq(proven.reportHash, leaf, "audit digest = the proven leaf");
+        assertEq(proven.gross, stored.gross, "gross");
+        assertEq(proven.credits, stored.credits, "credits");
+        assertEq(proven.energyCost, stored.energyCost, "energy");
+        assertEq(proven.fee, stored.fee, "fee");
+        assertEq(proven.net, stored.net, "net");
+        assertEq(proven.deliveredWad, stored.deliveredWad, "d");
+        assertEq(proven.availableWad, stored.availableWad, "a");
+        assertEq(proven.leasedGpus, stored.leasedGpus, "leased");
+        assertEq(market.leaseAccount(provenLease).billed, market.leaseAccount(storedLease).billed, "billed");
+        assertEq(market.leaseAccount(provenLease).credited, market.leaseAccount(storedLease).credited, "credited");
     }
 
     /* SLA CREDIT */
@@ -218,6 +279,36 @@ contract LeaseBillingTest is LeaseFixture {
     }
 
     /* HELPERS */
+
+    /// @dev `_billOneEpoch` with root-only posting: each epoch's root is committed over this asset's report
+    /// alone (a one-leaf tree: root = leaf, empty proof) and settled with `settleWithProof`.
+    function _billOneEpochProven(
+        ILeaseMarket.OfferTerms memory terms,
+        uint32 gpus,
+        uint64 gpuSeconds,
+        uint64 curtailed,
+        uint64 energyWh
+    ) internal returns (uint256 leaseId, ILeaseMarket.EpochSettlement memory record, bytes32 leaf) {
+        uint256 fresh = _registerAsset(operator, GPUS, 700, PUE, TARIFF, FEE);
+        terms.assetId = fresh;
+        vm.prank(operator);
+        uint256 offerId = market.createOffer(terms);
+        vm.prank(lessee);
+        leaseId = market.openLease(offerId, gpus, 1, terms.pricePerGpuHour);
+        uint64 epoch = _currentEpoch() + 1;
+        vm.warp(_epochStart(epoch + 1) + INTO);
+        IMeteringOracle.Report memory first = _report(fresh, epoch - 1, 0, 0, 0, 0);
+        IMeteringOracle.Report memory second =
+            _report(fresh, epoch, gpuSeconds, curtailed, gpuSeconds == 0 ? 0 : 8_000, energyWh);
+        bytes32[] memory none = new bytes32[](0);
+        _commitRoot(epoch - 1, oracle.hashReport(first), 1);
+        market.settleWithProof(first, none);
+        leaf = oracle.hashReport(second);
+        _commitRoot(epoch, leaf, 1);
+        market.settleWithProof(second, none);
+        assertFalse(oracle.hasReport(fresh, epoch), "nothing stored");
+        record = market.settlementOf(fresh, epoch);
+    }
 
     function _billOneEpoch(
         ILeaseMarket.OfferTerms memory terms,

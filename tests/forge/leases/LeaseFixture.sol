@@ -154,6 +154,19 @@ abstract contract LeaseFixture is Test {
         oracle.submit(version, reports, signerSet, sigs);
     }
 
+    /// @dev Commits `root` for `epoch`, signed by the first two signer keys, replacing a void root if any.
+    function _commitRoot(uint64 epoch, bytes32 root, uint32 reportCount) internal {
+        uint64 version = oracle.configVersion();
+        IMeteringOracle.RootCommitment memory commitment = IMeteringOracle.RootCommitment(epoch, reportCount, root);
+        bytes32 digest = oracle.rootDigest(version, commitment);
+        IMeteringOracle.Signature[] memory sigs = new IMeteringOracle.Signature[](2);
+        for (uint256 i; i < 2; ++i) {
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKeys[i], digest);
+            sigs[i] = IMeteringOracle.Signature(r, compactVs(v, s));
+        }
+        oracle.commitRoot(version, commitment, signerSet, sigs);
+    }
+
     function _postOne(IMeteringOracle.Report memory report) internal {
         IMeteringOracle.Report[] memory reports = new IMeteringOracle.Report[](1);
         reports[0] = report;

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ILeaseMarket} from "../../../contracts/interfaces/ILeaseMarket.sol";
+import {IMeteringOracle} from "../../../contracts/interfaces/IMeteringOracle.sol";
 import {LeaseFixture} from "./LeaseFixture.sol";
 import {LeaseHandler} from "./handlers/LeaseHandler.sol";
 
@@ -142,6 +143,33 @@ contract LeaseMarketInvariantTest is LeaseFixture {
                 else assertEq(s.reportHash, oracle.reportHashOf(assetId, epoch), "report digest");
                 cumulative += s.net;
                 assertEq(s.cumulativeNet, cumulative, "cumulative net");
+            }
+        }
+    }
+
+    /// Billing by leased capacity: every reported epoch's delivered fraction is min(1, gpuSeconds /
+    /// (leasedGpus x epochLength)) floored to WAD (its available fraction likewise with curtailment, never
+    /// below it), both 0 with nothing leased, when nothing but added revenue is earned.
+    function invariant_delivery_is_measured_against_leased_capacity() public view {
+        uint256 length = oracle.epochLength();
+        for (uint256 i; i < assetIds.length; ++i) {
+            uint256 assetId = assetIds[i];
+            uint64 next = market.nextSettleEpoch(assetId);
+            for (uint64 epoch = market.firstEpochOf(assetId); epoch < next; ++epoch) {
+                ILeaseMarket.EpochSettlement memory s = market.settlementOf(assetId, epoch);
+                if (s.voided || s.leasedGpus == 0) {
+                    assertEq(s.deliveredWad, 0, "nothing leased or void: d = 0");
+                    assertEq(s.availableWad, 0, "nothing leased or void: a = 0");
+                    assertEq(s.gross, s.addedRevenue, "nothing billed");
+                    continue;
+                }
+                (IMeteringOracle.Report memory r,) = oracle.getReport(assetId, epoch);
+                uint256 leased = uint256(s.leasedGpus) * length;
+                uint256 d = uint256(r.gpuSeconds) * WAD / leased;
+                uint256 a = (uint256(r.gpuSeconds) + r.curtailedGpuSeconds) * WAD / leased;
+                assertEq(s.deliveredWad, d > WAD ? WAD : d, "d = min(1, gpuSeconds / leased capacity)");
+                assertEq(s.availableWad, a > WAD ? WAD : a, "a = min(1, available / leased capacity)");
+                assertLe(s.deliveredWad, s.availableWad, "d <= a");
             }
         }
     }

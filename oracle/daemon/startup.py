@@ -1,0 +1,164 @@
+"""Start-up checks: fail fast, with one clear message, on anything that would make every step fail or post
+wrongly (the node, the deployment, the epoch clock, the signers, the assets, the source, the outbox)."""
+
+from __future__ import annotations
+
+import logging
+
+from oracle.errors import ChainUnavailable, SourceError, StartupCheckError, SubmissionError, WellheadError
+from oracle.signer import Signer
+from oracle.sources.base import MetricSource
+from oracle.submitter import FeePolicy, TxManager
+
+from oracle.daemon.context import StageContext
+
+__all__ = ["run_startup_checks"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy) -> tuple[Signer, TxManager]:
+    """Fail fast, with one clear message, on anything that would make every step fail or post wrongly.
+
+    Returns:
+        (the local signer that pays for transactions, the transaction manager it sends with).
+
+    Raises:
+        StartupCheckError: ``chain_unreachable``, ``chain_id``, ``deployment_chain_id``, ``oracle_missing``,
+            ``oracle_abi``, ``epoch_config``, ``no_local_signer``, ``signer_not_in_set``, ``sender``,
+            ``unknown_asset``, ``reporting_not_started``, ``source_unreachable`` or ``outbox_deployment``.
+    """
+    cfg = ctx.settings
+    url = cfg.chain.redacted_url()
+    try:
+        chain_id = ctx.chain.chain_id()
+    except ChainUnavailable as exc:
+        raise StartupCheckError(
+            "chain_unreachable", f"the RPC node at {url} does not answer: {exc.reason}"
+        ) from None
+    if chain_id != cfg.chain.chain_id:
+        raise StartupCheckError(
+            "chain_id", f"the RPC node at {url} serves chain {chain_id}, but chain.chain_id is {cfg.chain.chain_id}"
+        )
+    if ctx.deployment.chain_id is not None and ctx.deployment.chain_id != chain_id:
+        raise StartupCheckError(
+            "deployment_chain_id",
+            f"{ctx.deployment.source} is a deployment on chain {ctx.deployment.chain_id}, "
+            f"the node serves {chain_id}",
+        )
+    try:
+        if not ctx.chain.code_at(ctx.deployment.oracle):
+            raise StartupCheckError(
+                "oracle_missing", f"no contract at {ctx.deployment.oracle} on chain {chain_id}"
+            )
+        try:
+            ctx.chain.check_submit_abi()
+        except SubmissionError as exc:
+            raise StartupCheckError("oracle_abi", exc.reason) from None
+        genesis, length = ctx.chain.genesis(), ctx.chain.epoch_length()
+        if (genesis, length) != (ctx.assets.genesis, ctx.assets.epoch_length):
+            raise StartupCheckError(
+                "epoch_config",
+                f"the asset map {cfg.assets.map} has genesis {ctx.assets.genesis} and epochLength "
+                f"{ctx.assets.epoch_length}, the oracle {ctx.deployment.oracle} has genesis {genesis} and "
+                f"epochLength {length}",
+            )
+        signer_set = ctx.chain.signers()
+        threshold = ctx.chain.threshold()
+        if not ctx.signers:
+            raise StartupCheckError(
+                "no_local_signer", "no local signer: set signers.keystores (or signers.dev_key_env in development)"
+            )
+        outsiders = [s.address for s in ctx.signers if s.address not in signer_set]
+        if outsiders:
+            raise StartupCheckError(
+                "signer_not_in_set",
+                f"local signer(s) {', '.join(outsiders)} are not in the oracle's current signer set "
+                f"[{', '.join(signer_set)}] (configVersion {ctx.chain.config_version()})",
+            )
+        sender = _pick_sender(ctx)
+        if len(ctx.signers) + len(ctx.peers) < threshold:
+            logger.warning(
+                "%d local signers and %d peers cannot reach the threshold of %d",
+                len(ctx.signers),
+                len(ctx.peers),
+                threshold,
+                extra={"event": "quorum_unreachable"},
+            )
+        for asset_id in ctx.asset_ids:
+            status = ctx.chain.asset_status(asset_id)
+            if status == "None":
+                raise StartupCheckError(
+                    "unknown_asset",
+                    f"asset {asset_id} of {cfg.assets.map} is not registered in the AssetRegistry "
+                    f"{ctx.chain.asset_registry()}",
+                )
+            if not ctx.chain.cursor(asset_id)[1]:
+                raise StartupCheckError(
+                    "reporting_not_started",
+                    f"asset {asset_id}'s reporting has not started on the oracle (cursorOf({asset_id}).started is "
+                    "false): the oracle admin must call startReporting",
+                )
+            if status != "Active":
+                logger.warning(
+                    "asset %d is %s: its reports will be refused until it is active again",
+                    asset_id,
+                    status,
+                    extra={"event": "asset_not_active", "asset": asset_id},
+                )
+        balance = ctx.chain.balance(sender.address)
+        if balance == 0:
+            logger.warning("the sender %s has no funds", sender.address, extra={"event": "sender_unfunded"})
+    except ChainUnavailable as exc:
+        raise StartupCheckError(
+            "chain_unreachable", f"the RPC node at {url} stopped answering: {exc.reason}"
+        ) from None
+    try:
+        probe = getattr(source, "probe", None)
+        if callable(probe):
+            probe()
+        else:
+            source.fetch()
+    except SourceError as exc:
+        raise StartupCheckError(
+            "source_unreachable", f"the metric source {source.name} is unusable: {exc}"
+        ) from None
+    try:
+        ctx.outbox.bind(chain_id, ctx.deployment.oracle)
+    except WellheadError as exc:
+        raise StartupCheckError("outbox_deployment", str(exc)) from None
+    txm = TxManager(
+        ctx.chain,
+        ctx.outbox,
+        sender,
+        fees,
+        chain_id=chain_id,
+        replace_after_blocks=cfg.submission.replace_after_blocks,
+        confirmations=cfg.submission.confirmations,
+        gas_margin_percent=cfg.submission.gas_margin_percent,
+        gas_cap=cfg.submission.gas_cap_per_tx,
+        metrics=ctx.metrics,
+        crash_hook=ctx.crash,
+    )
+    logger.info(
+        "start-up checks passed: chain %d, oracle %s, %d assets, %d local signers (sender %s), source %s",
+        chain_id,
+        ctx.deployment.oracle,
+        len(ctx.asset_ids),
+        len(ctx.signers),
+        sender.address,
+        source.name,
+        extra={"event": "started", "chain_id": chain_id, "oracle": ctx.deployment.oracle},
+    )
+    return sender, txm
+
+
+
+def _pick_sender(ctx: StageContext) -> Signer:
+    wanted = ctx.settings.signers.sender
+    if wanted is None:
+        return ctx.signers[0]
+    for signer in ctx.signers:
+        if signer.address == wanted:
+            return signer
+    raise StartupCheckError("sender", f"signers.sender {wanted} is none of the local signers")
