@@ -63,6 +63,13 @@ def _register_aggregate(subparsers: argparse._SubParsersAction[argparse.Argument
         help="recording format (default: auto, OpenMetrics when the file ends with '# EOF')",
     )
     parser.add_argument("--first-epoch", type=int, help="first epoch to report (default: the recording's first)")
+    parser.add_argument(
+        "--outage-after",
+        default="900",
+        metavar="SECONDS",
+        help="outage horizon, as the daemon's source.outage_after_s: an interval closing more than this after an "
+        "epoch's end adds nothing to it (default: 900; 'none': no horizon)",
+    )
     parser.set_defaults(handler=_aggregate)
 
 
@@ -72,6 +79,14 @@ def _aggregate(args: argparse.Namespace) -> int:
     from oracle.sources.recording import RecordingSource
 
     config = AggregationConfig.from_seconds(args.scrape_interval)
+    horizon = str(args.outage_after).strip().lower()
+    if horizon == "none":
+        config = config.model_copy(update={"outage_after_ms": None})
+    elif horizon.isdigit():
+        config = config.model_copy(update={"outage_after_ms": int(horizon) * 1000})
+    else:
+        sys.stderr.write(f"wellhead-oracle aggregate: --outage-after {args.outage_after!r}: whole seconds or 'none'\n")
+        return EXIT_USAGE
     assets = load_asset_map(args.assets)
     windows = load_curtailments(args.curtailments) if args.curtailments is not None else []
     batch = RecordingSource(args.metrics, fmt=args.format).fetch()
@@ -258,6 +273,55 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- outage ------------------------------------------------------------------------------------------------
+
+
+def _register_outage(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "outage",
+        help="declare an outage: let the daemon post an asset's held epochs as measured now",
+        description=(
+            "An epoch in which a GPU has not scraped since before its end is held unsigned until the GPU scrapes "
+            "again or source.outage_after_s passes. This records, in the outbox's audit trail, that the asset's "
+            "epochs through --through-epoch are an outage: the running daemon posts them as measured at its next "
+            "step (the GPUs' silent intervals add nothing to them)."
+        ),
+    )
+    _add_settings_flags(parser)
+    parser.add_argument("--asset", type=int, required=True, help="the asset id")
+    parser.add_argument("--through-epoch", type=int, required=True, help="the last epoch declared an outage")
+    parser.add_argument("--note", default="", help="why (kept in the audit trail)")
+    parser.set_defaults(handler=_outage)
+
+
+def _outage(args: argparse.Namespace) -> int:
+    import getpass
+
+    from oracle.assets import load_asset_map
+    from oracle.daemon.aggregation import OUTAGE_EVENT
+    from oracle.outbox import Outbox
+
+    settings = _settings_from(args)
+    assets = load_asset_map(settings.assets.map)
+    if args.asset not in assets.assets:
+        sys.stderr.write(f"wellhead-oracle outage: asset {args.asset} is not in the asset map {settings.assets.map}\n")
+        return EXIT_USAGE
+    if args.through_epoch < 0:
+        sys.stderr.write(f"wellhead-oracle outage: --through-epoch {args.through_epoch} is negative\n")
+        return EXIT_USAGE
+    outbox = Outbox(settings.outbox.path)
+    try:
+        detail = {"asset": args.asset, "throughEpoch": args.through_epoch, "by": getpass.getuser(), "note": args.note}
+        outbox.record_event(OUTAGE_EVENT, detail, asset_id=args.asset, epoch=args.through_epoch)
+    finally:
+        outbox.close()
+    sys.stdout.write(
+        f"asset {args.asset}: epochs through {args.through_epoch} declared an outage; the daemon posts them at its "
+        "next step\n"
+    )
+    return EXIT_OK
+
+
 # --- cosign ------------------------------------------------------------------------------------------------
 
 
@@ -273,11 +337,10 @@ def _register_cosign(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _cosign(args: argparse.Namespace) -> int:
-    from oracle.aggregate import AggregationConfig
     from oracle.assets import load_asset_map, load_curtailments
     from oracle.chain import load_deployment
     from oracle.cosign import CosignServer, CosignService
-    from oracle.daemon import EpochAggregator, build_signers, build_source
+    from oracle.daemon import build_aggregator, build_signers, build_source
     from oracle.metrics import configure_logging
 
     if args.port is not None:
@@ -300,14 +363,7 @@ def _cosign(args: argparse.Namespace) -> int:
         sys.stderr.write("wellhead-oracle cosign: error: no local signer (signers.keystores)\n")
         return EXIT_USAGE
     source = build_source(settings, assets)
-    aggregator = EpochAggregator(
-        source,
-        assets,
-        config=AggregationConfig(scrape_interval_ms=settings.source.scrape_interval_ms),
-        curtailments=windows,
-        lookback_ms=settings.source.lookback_s * 1000,
-        grace_ms=settings.source.grace_ms,
-    )
+    aggregator = build_aggregator(settings, source, assets, windows)
     service = CosignService(
         chain_id=settings.chain.chain_id,
         oracle=deployment.oracle,
@@ -463,6 +519,7 @@ COMMANDS: list[Register] = [
     _register_aggregate,
     _register_run,
     _register_status,
+    _register_outage,
     _register_cosign,
     _register_nvml_probe,
     _register_simulate,

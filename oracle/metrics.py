@@ -121,6 +121,19 @@ class OracleMetrics:
             "Reports landed on chain by this daemon's proveReports transactions (also in reports_posted).",
             registry=r,
         )
+        self.held_assets = Gauge(
+            "oracle_held_assets",
+            "Assets whose next epoch is held unsigned: one of their GPUs has not scraped since before the "
+            "epoch's end and the outage horizon has not passed.",
+            registry=r,
+        )
+        self.outages_posted = Counter(
+            "oracle_outages_posted",
+            "Asset epochs aggregated as measured while a GPU was silent (an outage), by why: the horizon "
+            "passed or an operator declared it.",
+            ["why"],
+            registry=r,
+        )
         self.keeper_settled = Counter(
             "oracle_keeper_settle_transactions", "LeaseMarket.settleThrough transactions sent.", registry=r
         )

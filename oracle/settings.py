@@ -265,7 +265,16 @@ class SourceSettings(_Section):
     (an exporter gap up to this long included) still counts its share of energy."""
     grace_s: Decimal | None = None
     """How long after an epoch's end the source must have data before the epoch is aggregated, and how far
-    past the end readings are used (default: one scrape interval)."""
+    past the end readings are fetched first (default: one scrape interval)."""
+    outage_after_s: int | None = Field(default=900, ge=0)
+    """The outage horizon. An asset's epoch in which a GPU has no scrape at or after the epoch's end yet (an
+    exporter gap, a GPU gone, no series at all) is held unsigned until the GPU scrapes again or the source
+    covers the epoch's end plus this long; then it is posted as measured (an outage), and an interval that
+    closes later adds nothing to it. ``wellhead-oracle outage`` releases held epochs sooner. Every member of a
+    quorum must use the same value; ``oracle aggregate --outage-after`` applies the same rule."""
+    max_lookback_s: int = Field(default=86_400, ge=0)
+    """How far before an epoch's start a GPU's previous scrape is looked for when the first window has none
+    (an exporter gap straddling the start longer than this loses its part before the limit)."""
     prometheus: PrometheusSettings | None = None
     recording: RecordingSettings | None = None
     nvml: NvmlSettings | None = None
@@ -296,6 +305,11 @@ class SourceSettings(_Section):
     def grace_ms(self) -> int:
         """The grace period in ms (default one scrape interval)."""
         return int((self.grace_s if self.grace_s is not None else self.scrape_interval_s) * 1000)
+
+    @property
+    def outage_after_ms(self) -> int | None:
+        """The outage horizon in ms (None: none, held epochs wait for a scrape or an operator)."""
+        return None if self.outage_after_s is None else self.outage_after_s * 1000
 
 
 class AssetsSettings(_Section):

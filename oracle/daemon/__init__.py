@@ -33,7 +33,7 @@ from __future__ import annotations
 from oracle.daemon.context import ChainView, StageContext
 from oracle.daemon.epochs import EpochAggregator, EpochResults, source_coverage_ms
 from oracle.daemon.loop import Daemon
-from oracle.daemon.parts import CRASH_ENV, build_peers, build_signers, build_source, crash_hook_from_env
+from oracle.daemon.parts import CRASH_ENV, build_aggregator, build_peers, build_signers, build_source, crash_hook_from_env
 from oracle.daemon.status import status_report
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "EpochAggregator",
     "EpochResults",
     "StageContext",
+    "build_aggregator",
     "build_peers",
     "build_signers",
     "build_source",

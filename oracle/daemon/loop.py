@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from oracle.aggregate import AggregationConfig
 from oracle.assets import load_asset_map, load_curtailments
 from oracle.chain import ChainClient, Deployment, load_deployment
 from oracle.cosign import PeerClient
@@ -33,9 +32,8 @@ from oracle.submitter import FeePolicy, TxManager
 from oracle.daemon.aggregation import Aggregation
 from oracle.daemon.batch_posting import BatchPosting
 from oracle.daemon.context import ChainView, StageContext
-from oracle.daemon.epochs import EpochAggregator
 from oracle.daemon.keeper import Keeper
-from oracle.daemon.parts import build_peers, build_signers, build_source, crash_hook_from_env
+from oracle.daemon.parts import build_aggregator, build_peers, build_signers, build_source, crash_hook_from_env
 from oracle.daemon.posting import Poster
 from oracle.daemon.reconcile import Reconciler
 from oracle.daemon.root_posting import RootPosting
@@ -83,14 +81,7 @@ class Daemon:
         self.settings = settings
         self.source = source
         self.stop = stop or threading.Event()
-        self.aggregator = EpochAggregator(
-            source,
-            assets,
-            config=AggregationConfig(scrape_interval_ms=settings.source.scrape_interval_ms),
-            curtailments=curtailments,
-            lookback_ms=settings.source.lookback_s * 1000,
-            grace_ms=settings.source.grace_ms,
-        )
+        self.aggregator = build_aggregator(settings, source, assets, curtailments)
         self.ctx = StageContext(
             settings=settings,
             chain=chain,
@@ -375,6 +366,7 @@ class Daemon:
             for _, b in sorted(self.roots.blocked.items())
             if b.retry_at > now - 3600
         ]
+        reasons += self.aggregation.held_reasons()
         if self.txm is not None:
             reasons += [
                 f"transaction {tx.tx_hash} (nonce {tx.nonce}) refused by the node: {tx.last_error}"
