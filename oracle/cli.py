@@ -170,10 +170,10 @@ def _register_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _run(args: argparse.Namespace) -> int:
     from oracle.daemon import Daemon
-    from oracle.metrics import OpsServer, configure_logging
+    from oracle.metrics import OpsServer
 
     settings = _settings_from(args)
-    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    _daemon_logging(settings)
     stop = threading.Event()
     _on_signals(stop)
     try:
@@ -203,6 +203,18 @@ def _run(args: argparse.Namespace) -> int:
         daemon.close()
 
 
+def _daemon_logging(settings: Any) -> None:
+    """JSON (or text) logs as the settings say, with the URLs that may carry credentials scrubbed from every
+    record, then the settings' warnings (so that they are JSON like the rest)."""
+    from oracle.metrics import configure_logging
+    from oracle.redact import register_secret_url
+
+    for url in settings.secret_urls():
+        register_secret_url(url)
+    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    settings.log_warnings()
+
+
 def _on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT end the loop after the current step (a second one too: steps are short)."""
 
@@ -230,12 +242,17 @@ def _register_status(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _status(args: argparse.Namespace) -> int:
     from oracle.daemon import status_report
+    from oracle.redact import register_secret_url
 
-    report = status_report(_settings_from(args))
+    settings = _settings_from(args)
+    for url in settings.secret_urls():
+        register_secret_url(url)
+    report = status_report(settings)
     out = sys.stdout
+    code = EXIT_UNREACHABLE if "chainError" in report else EXIT_OK  # monitoring must see an unreachable node
     if args.json:
         out.write(json.dumps(report, indent=1) + "\n")
-        return EXIT_OK
+        return code
     out.write(f"oracle {report['oracle']} on chain {report['chainId']}")
     if "chainTime" in report:
         out.write(f" (block {report['block']}, time {report['chainTime']})")
@@ -270,7 +287,7 @@ def _status(args: argparse.Namespace) -> int:
                 f"  epoch {root['epoch']} {root['state']} {root['root']} "
                 f"reports {root['posted']}/{root['reportCount']} posted\n"
             )
-    return EXIT_OK
+    return code
 
 
 # --- outage ------------------------------------------------------------------------------------------------
@@ -341,12 +358,11 @@ def _cosign(args: argparse.Namespace) -> int:
     from oracle.chain import load_deployment
     from oracle.cosign import CosignServer, CosignService
     from oracle.daemon import build_aggregator, build_signers, build_source
-    from oracle.metrics import configure_logging
 
     if args.port is not None:
         args.overrides.append(f"cosign.listen_port={args.port}")
     settings = _settings_from(args)
-    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    _daemon_logging(settings)
     assets = load_asset_map(settings.assets.map)
     windows = load_curtailments(settings.assets.curtailments) if settings.assets.curtailments else []
     deployment = load_deployment(
@@ -564,6 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from oracle.redact import SecretFilter
+
+    for handler_ in logging.getLogger().handlers:
+        handler_.addFilter(SecretFilter())
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

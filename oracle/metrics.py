@@ -22,6 +22,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from oracle.redact import SecretFilter
+
 __all__ = ["HealthState", "JsonFormatter", "OpsServer", "OracleMetrics", "configure_logging"]
 
 logger = logging.getLogger(__name__)
@@ -263,7 +265,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 body[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            body["exc"] = record.exc_text  # already formatted (and scrubbed of secrets by SecretFilter)
+        elif record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
 
@@ -278,6 +282,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())
     root.addHandler(handler)
     root.setLevel(level)
     logging.Formatter.converter = time.gmtime

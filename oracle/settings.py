@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from oracle.errors import SettingsError
+from oracle.redact import redacted_url
 
 __all__ = [
     "AssetsSettings",
@@ -121,13 +122,10 @@ class ChainSettings(_Section):
         return self
 
     def redacted_url(self) -> str:
-        """The RPC URL without its path and query (where providers put API keys)."""
+        """The RPC URL without its user-info, path and query (where providers put API keys)."""
         if self.rpc_url is None:
             return "(none)"
-        raw = self.rpc_url.get_secret_value()
-        scheme, sep, rest = raw.partition("://")
-        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-        return f"{scheme}{sep}{host}" + ("/..." if "/" in rest.strip("/") else "")
+        return redacted_url(self.rpc_url.get_secret_value())
 
 
 # --- signers -----------------------------------------------------------------------------------------
@@ -449,6 +447,23 @@ class OracleSettings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+    def secret_urls(self) -> list[str]:
+        """URLs that may carry credentials (the RPC node's, Prometheus'): never shown whole."""
+        urls = [self.chain.rpc_url.get_secret_value()] if self.chain.rpc_url is not None else []
+        if self.source.prometheus is not None:
+            urls.append(self.source.prometheus.url)
+        return urls
+
+    def log_warnings(self) -> None:
+        """Log what is risky in these settings (once logging is configured, so that it is JSON like the rest)."""
+        if self.signers.dev_key_env:
+            logger.warning(
+                "DEVELOPMENT KEY CONFIGURED: signers.dev_key_env=%s reads a raw private key from the environment; "
+                "never do this in production (use signers.keystores)",
+                self.signers.dev_key_env,
+                extra={"event": "dev_key_configured"},
+            )
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``section.field=value`` (a ``--set`` flag) as a key path and a value; the value is read as a TOML
     value when it is one (``3``, ``true``, ``"x"``, ``[1, 2]``), else kept as a string.
@@ -496,13 +511,6 @@ def load_settings(config_file: str | Path | None = None, overrides: dict[str, An
         raise SettingsError(_problems(exc)) from None
     finally:
         _TOML_DATA.reset(token)
-    if settings.signers.dev_key_env:
-        logger.warning(
-            "DEVELOPMENT KEY CONFIGURED: signers.dev_key_env=%s reads a raw private key from the environment; "
-            "never do this in production (use signers.keystores)",
-            settings.signers.dev_key_env,
-            extra={"event": "dev_key_configured"},
-        )
     return settings
 
 
