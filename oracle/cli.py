@@ -388,7 +388,16 @@ def _cosign(args: argparse.Namespace) -> int:
         known_assets=set(assets.assets),
     )
     token = settings.cosign.auth_token.get_secret_value() if settings.cosign.auth_token else None
-    server = CosignServer(service, host=settings.cosign.listen_host, port=settings.cosign.listen_port, auth_token=token)
+    c = settings.cosign
+    server = CosignServer(
+        service,
+        host=c.listen_host,
+        port=c.listen_port,
+        auth_token=token,
+        read_timeout_s=c.read_timeout_s,
+        max_body_bytes=c.max_body_bytes,
+        max_connections=c.max_connections,
+    )
     stop = threading.Event()
     _on_signals(stop)
     server.start()

@@ -389,7 +389,13 @@ class CosignSettings(_Section):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=9470, ge=0, le=65535)
     auth_token: SecretStr | None = None
-    """When set, ``oracle cosign`` requires ``Authorization: Bearer <token>``."""
+    """When set, ``oracle cosign`` requires ``Authorization: Bearer <token>`` (compared in constant time)."""
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    """``oracle cosign``: a client must send its whole request within this long (slow clients are cut off)."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """``oracle cosign``: the largest request body read."""
+    max_connections: int = Field(default=32, ge=1)
+    """``oracle cosign``: connections served at once (more are closed at once)."""
 
 
 # --- the whole -----------------------------------------------------------------------------------------
