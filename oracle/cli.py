@@ -181,6 +181,8 @@ def _run(args: argparse.Namespace) -> int:
     except SigningError as exc:
         sys.stderr.write(f"wellhead-oracle run: error: {exc}\n")
         return EXIT_USAGE
+    daemon.settings_loader = lambda: _settings_from(args)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
     ops: OpsServer | None = None
     try:
         try:

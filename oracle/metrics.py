@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -24,7 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from oracle.redact import SecretFilter
 
-__all__ = ["HealthState", "JsonFormatter", "OpsServer", "OracleMetrics", "configure_logging"]
+__all__ = ["HealthState", "JsonFormatter", "LogThrottle", "OpsServer", "OracleMetrics", "configure_logging"]
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,37 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
+
+
+class LogThrottle:
+    """Rate-limits a log line that a persisting condition would repeat on every poll (a stuck transaction).
+
+    The first occurrence of a key is logged; repeats are logged at most once per ``interval_s``, saying how many
+    were held back in between. :meth:`forget` a key once the condition is over, so that a new one logs at once.
+
+    Args:
+        interval_s: the least time between two lines of one key.
+        clock: monotonic seconds (tests inject one).
+    """
+
+    def __init__(self, interval_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._state: dict[Hashable, tuple[float, int]] = {}
+
+    def allow(self, key: Hashable) -> int | None:
+        """None to hold this line back; else how many lines of ``key`` were held back since the last one."""
+        now = self._clock()
+        last = self._state.get(key)
+        if last is None or now - last[0] >= self.interval_s:
+            self._state[key] = (now, 0)
+            return 0 if last is None else last[1]
+        self._state[key] = (last[0], last[1] + 1)
+        return None
+
+    def forget(self, key: Hashable) -> None:
+        """The condition is over: the next line of ``key`` is logged at once."""
+        self._state.pop(key, None)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:

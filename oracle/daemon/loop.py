@@ -108,6 +108,9 @@ class Daemon:
         self.keeper = Keeper(self.ctx)
         self._failures = 0
         self._sender: Signer | None = None
+        self.settings_loader: Callable[[], OracleSettings] | None = None
+        """Builds the settings anew (the CLI's file, environment and flags) for a reload (SIGHUP)."""
+        self._reload = threading.Event()
 
     # --- the parts, as tests and the CLI see them ----------------------------------------------------
 
@@ -274,11 +277,68 @@ class Daemon:
         posted = view is not None and all(view.next_epoch(a) > epoch for a in self.ctx.asset_ids)
         return posted and self.keeper.idle
 
+    def request_reload(self) -> None:
+        """Reload the submission settings before the next step (safe to call from a signal handler)."""
+        self._reload.set()
+
+    def reload_settings(self) -> bool:
+        """Apply the ``[submission]`` settings as they are now (fee caps, bump, gas cap and margin, confirmations,
+        replacement delay, batch size, mode) to the running daemon; other sections need a restart (a warning
+        names them). A file that does not load leaves the running settings as they are. True when applied."""
+        if self.settings_loader is None:
+            logger.warning("reload requested but no settings loader is set", extra={"event": "reload_unavailable"})
+            return False
+        try:
+            new = self.settings_loader()
+        except WellheadError as exc:
+            logger.error(
+                "reload failed, the running settings are kept: %s", exc, extra={"event": "reload_failed"}
+            )
+            return False
+        old = self.settings
+        restart = sorted(
+            name for name in type(new).model_fields if name != "submission" and getattr(new, name) != getattr(old, name)
+        )
+        if restart:
+            logger.warning(
+                "reload applies [submission] only; changes to %s need a restart",
+                ", ".join(restart),
+                extra={"event": "reload_needs_restart", "sections": restart},
+            )
+        before, after = old.submission.model_dump(), new.submission.model_dump()
+        changes = {k: [str(before[k]), str(after[k])] for k in after if before[k] != after[k]}
+        if not changes:
+            logger.info("reload: the submission settings did not change", extra={"event": "settings_reloaded"})
+            return True
+        settings = old.model_copy(update={"submission": new.submission})
+        self.settings = self.ctx.settings = settings
+        sub = settings.submission
+        self.fees = FeePolicy(sub.max_fee_per_gas_wei, sub.max_priority_fee_per_gas_wei, sub.fee_bump_percent)
+        if self.txm is not None:
+            self.txm.configure(
+                self.fees,
+                replace_after_blocks=sub.replace_after_blocks,
+                confirmations=sub.confirmations,
+                gas_margin_percent=sub.gas_margin_percent,
+                gas_cap=sub.gas_cap_per_tx,
+            )
+        for strategy in (self.batches, self.roots):
+            strategy.hint = min(strategy.hint, sub.max_reports_per_tx)
+        logger.warning(
+            "submission settings reloaded: %s",
+            ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in sorted(changes.items())),
+            extra={"event": "settings_reloaded", "changes": changes},
+        )
+        return True
+
     def step(self) -> None:
-        """One step: refresh the view, reconcile, aggregate, post, keep. Chain and source failures are caught
-        per stage."""
+        """One step: apply a requested reload, refresh the view, reconcile, aggregate, post, keep. Chain and
+        source failures are caught per stage."""
         if self.txm is None:
             raise WellheadError("step() before startup_checks()")
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload_settings()
         view = self._refresh()
         if view is not None:
             try:
