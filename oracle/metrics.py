@@ -137,6 +137,11 @@ class OracleMetrics:
             ["why"],
             registry=r,
         )
+        self.reports_reopened = Counter(
+            "oracle_reports_reopened",
+            "Reports the outbox held as on chain that a chain rollback (reorg) removed: posted again.",
+            registry=r,
+        )
         self.keeper_settled = Counter(
             "oracle_keeper_settle_transactions", "LeaseMarket.settleThrough transactions sent.", registry=r
         )

@@ -344,6 +344,7 @@ class Daemon:
             try:
                 if self.reconciler.reconcile(view):
                     view = self._refresh() or view
+                self.reconciler.detect_rollback(view)
                 self.reconciler.settle_done(view)
                 self.roots.finish_proven()
             except ChainUnavailable as exc:
