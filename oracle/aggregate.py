@@ -20,6 +20,9 @@ time; an *interval* runs from one valid scrape of a GPU to its next one, ``(t0, 
   1000; ``utilizationBps`` = sum(util_bps * delivered ms) // delivered ms, where each interval's utilisation
   is the value at its end quantised to 1 bps, and 0 when ``gpuSeconds`` is 0; ``energyWh`` = mJ //
   3_600_000. Everything is summed in exact integers (ms, mJ) and rounded down once, at the end.
+* **Outage horizon.** An interval that closes more than ``outage_after_ms`` (default 900 s) after an epoch's
+  end adds nothing to that epoch (its pieces in later epochs still count): the daemon posts an epoch with a
+  silent GPU once that horizon has passed, so a later scrape never changes a posted report.
 * **Completeness.** Only epochs that end at or before the last time the source covers are reported, from
   ``first_epoch`` (by default the epoch of the first time covered) on. Every asset of the map gets a report
   for every such epoch, all zeros if the meter saw nothing: an outage is reported, never skipped.
