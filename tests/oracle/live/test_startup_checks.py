@@ -117,6 +117,16 @@ def test_asset_whose_reporting_has_not_started(tmp_path: Path, chain: Chain, rec
     assert "asset 3's reporting has not started on the oracle (cursorOf(3).started is false)" in error.reason
 
 
+def test_asset_whose_gpus_have_no_series_is_refused_not_posted_as_an_outage(
+    tmp_path: Path, chain: Chain, recording: Path
+) -> None:
+    document = asset_map().model_dump(mode="json")["assets"]
+    assets = _asset_file(tmp_path, assets={**document, "2": {"hostname": "edge", "gpus": ["GPU-matches-nothing"]}})
+    error = _check(tmp_path, _settings(tmp_path, chain, recording, assets={"map": assets}))
+    assert error.check == "asset_no_series"
+    assert error.reason.startswith(f"asset(s) 2 of {assets} have no series in the metric source {recording}")
+
+
 def test_epoch_config_differs_from_the_oracles(tmp_path: Path, chain: Chain, recording: Path) -> None:
     assets = _asset_file(tmp_path, epochLength=120)
     error = _check(tmp_path, _settings(tmp_path, chain, recording, assets={"map": assets}))
