@@ -459,6 +459,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _register_admin(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from oracle.admin.commands import register
+
+    register(subparsers)
+
+
 COMMANDS: list[Register] = [
     _register_aggregate,
     _register_run,
@@ -466,6 +472,7 @@ COMMANDS: list[Register] = [
     _register_cosign,
     _register_nvml_probe,
     _register_simulate,
+    _register_admin,
 ]
 """Subcommand registrars, in the order they appear in ``--help``."""
 
