@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,20 @@ def start_ganache(port: int | None = None, *, chain_id: int = 1337, log_dir: Pat
     return node
 
 
+def split_local_url(url: str) -> tuple[str, int]:
+    """``("http://127.0.0.1", 8545)`` from ``http://127.0.0.1:8545/`` (a trailing slash or path is fine; the
+    port defaults to the scheme's). Raises NodeError for a URL that is not http(s) with a host."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise NodeError(f"{url!r} is not an http(s) URL with a host")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise NodeError(f"{url!r} has an invalid port") from None
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    return f"{parsed.scheme}://{host}", port
+
+
 def attach_brownie(url: str) -> None:
     """Connects brownie's `development` network to an already running local node at `url`.
 
@@ -202,10 +217,11 @@ def attach_brownie(url: str) -> None:
         rpc_call(url, "eth_chainId", timeout=5.0)
     except (OSError, NodeError) as exc:
         raise NodeError(f"no node answers at {url}: {exc}") from exc
+    host, port = split_local_url(url)
     if network.is_connected():
         network.disconnect(kill_rpc=False)
-    CONFIG.networks["development"]["host"] = url.rsplit(":", 1)[0]
-    CONFIG.networks["development"]["cmd_settings"]["port"] = int(url.rsplit(":", 1)[1])
+    CONFIG.networks["development"]["host"] = host
+    CONFIG.networks["development"]["cmd_settings"]["port"] = port
     network.connect("development")
     _price_transactions_for_node()
 
