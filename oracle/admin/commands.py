@@ -388,7 +388,7 @@ def run_step(args: argparse.Namespace, *, out: Any = None) -> int:
         session = AdminSession.open(settings, out=stdout)
         return int(args.admin(session, args))
     except TransactionReverted as exc:
-        sys.stderr.write(f"wellhead-admin {args.step}: refused: {exc.words}\n")
+        sys.stderr.write(f"wellhead-admin {args.step}: {exc.words}\n")
         return EXIT_FAILED
     except ChainUnavailable as exc:
         sys.stderr.write(f"wellhead-admin {args.step}: {exc}\n")

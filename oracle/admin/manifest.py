@@ -120,8 +120,8 @@ class Manifest(BaseModel):
 
     def abi(self, name: str) -> list[dict[str, Any]]:
         """The ABI of ``name``: a deployed contract's, a per-asset contract's (``abis``), or the package's."""
-        if name in self.contracts and self.contracts[name].abi:
-            return self.contracts[name].abi
+        if name in self.contracts:
+            return self.contracts[name].abi  # a linked library's is empty
         if name in self.abis:
             return self.abis[name]
         return list(abi_of(name))

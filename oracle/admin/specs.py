@@ -242,27 +242,23 @@ def to_base_units(amount: Decimal, decimals: int, field: str) -> int:
     return int(scaled)
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def _key(name: str) -> str:
+    """A field name compared across spellings: ``energy_tariff_per_kwh`` == ``energyTariffPerKWh``."""
+    return name.replace("_", "").lower()
 
 
 def to_struct(values: dict[str, Any], components: list[dict[str, Any]], what: str) -> tuple[Any, ...]:
-    """The ABI tuple of a struct from values keyed by its field names (camelCase or snake_case), in the order
-    of the deployed ABI's ``components``.
+    """The ABI tuple of a struct from values keyed by its field names (snake_case or the contract's
+    camelCase), in the order of the deployed ABI's ``components``.
 
     Raises:
         AdminError: the struct has a field ``values`` lacks, or ``values`` has one the struct does not.
     """
-    by_camel = {_camel(k) if "_" in k else k: v for k, v in values.items()}
-    missing = [c["name"] for c in components if c["name"] not in by_camel]
+    by_key = {_key(k): v for k, v in values.items()}
+    missing = [c["name"] for c in components if _key(c["name"]) not in by_key]
     if missing:
-        raise AdminError(f"the deployed {what} has field(s) the spec lacks: {', '.join(_snake(m) for m in missing)}")
-    unknown = sorted(set(by_camel) - {c["name"] for c in components})
+        raise AdminError(f"the deployed {what} has field(s) the spec lacks: {', '.join(missing)}")
+    unknown = sorted(k for k in values if _key(k) not in {_key(c["name"]) for c in components})
     if unknown:
-        raise AdminError(f"the deployed {what} has no field(s) {', '.join(_snake(u) for u in unknown)}")
-    return tuple(by_camel[c["name"]] for c in components)
+        raise AdminError(f"the deployed {what} has no field(s) {', '.join(unknown)}")
+    return tuple(by_key[_key(c["name"])] for c in components)

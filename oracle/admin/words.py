@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
+from eth_utils.address import to_checksum_address
 
 from oracle.abi import AbiEntry, AbiError, error_registry
 
@@ -104,6 +105,8 @@ class DecodedError:
         value, kind = self.args[name], self._types[name]
         if name == "neededRole" or (kind == "bytes32" and name.endswith("Role")):
             return role_name(value)
+        if kind == "address" and isinstance(value, str):
+            return to_checksum_address(value)
         if isinstance(value, bytes):
             return "0x" + value.hex()
         if name in _TIME_ARGS and isinstance(value, int) and 0 < value < 2**40:
