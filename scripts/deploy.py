@@ -440,6 +440,17 @@ def _plan(args: argparse.Namespace) -> tuple[int, SuiteConfig, Path]:
     return chain_id, config, path
 
 
+def _brownie_records_nothing() -> None:
+    """On a live network brownie 1.22 records every deployment twice, and both fail or go stale: in
+    ~/.brownie/deployments.db (`TypeError: dict object expected; got Sources`) and in build/deployments/<chainId>
+    (`TypeError` on its deployment map; then `ContractNotFound` on every later connection once that chain was
+    reset). The manifest is this script's record, so brownie's are switched off for this process."""
+    import brownie.network.contract as brownie_contract
+
+    brownie_contract._add_deployment = lambda *args, **kwargs: None
+    brownie_contract.ProjectContract._deployment_path = lambda self: None
+
+
 def _connect(args: argparse.Namespace, chain_id: int) -> Any:
     """Connects brownie to the node and returns the deployer account."""
     from brownie import accounts, network
@@ -450,13 +461,10 @@ def _connect(args: argparse.Namespace, chain_id: int) -> Any:
     if chain_id in LOCAL_CHAIN_IDS:
         attach_brownie(args.rpc_url)
     else:
-        # A live network of our own, in memory (never in ~/.brownie/network-config.yaml); nothing of it is
-        # recorded by brownie (see `LeasePositions.at(..., persist=False)`): the manifest is the record.
-        import brownie.network.contract as brownie_contract
-
-        brownie_contract._add_deployment = lambda *a, **k: None  # brownie 1.22 fails there on live networks
+        # A live network of our own, in memory (never in ~/.brownie/network-config.yaml).
+        _brownie_records_nothing()
         CONFIG.networks["wellhead-deploy"] = {"id": "wellhead-deploy", "name": "wellhead-deploy",
-                                              "host": args.rpc_url, "chainid": chain_id}
+                                              "host": args.rpc_url, "chainid": str(chain_id)}
         if network.is_connected():
             network.disconnect(kill_rpc=False)
         network.connect("wellhead-deploy")
