@@ -456,7 +456,7 @@ def _connect(args: argparse.Namespace, chain_id: int) -> Any:
     from brownie import accounts, network
     from brownie._config import CONFIG
 
-    from scripts.localnode import _price_transactions_for_node, attach_brownie
+    from scripts.localnode import _price_transactions_for_node, attach_brownie, settle_before_judging_drops
 
     if chain_id in LOCAL_CHAIN_IDS:
         attach_brownie(args.rpc_url)
@@ -468,6 +468,7 @@ def _connect(args: argparse.Namespace, chain_id: int) -> Any:
         if network.is_connected():
             network.disconnect(kill_rpc=False)
         network.connect("wellhead-deploy")
+        settle_before_judging_drops()
         _price_transactions_for_node()
     if args.keystore is None:
         return accounts[0]

@@ -223,6 +223,7 @@ def attach_brownie(url: str) -> None:
     CONFIG.networks["development"]["host"] = host
     CONFIG.networks["development"]["cmd_settings"]["port"] = port
     network.connect("development")
+    settle_before_judging_drops()
     _price_transactions_for_node()
 
 
@@ -246,6 +247,46 @@ def _price_transactions_for_node() -> None:
     settings["gas_price"] = None
     settings["max_fee"] = None
     settings["priority_fee"] = "auto"
+
+
+def settle_before_judging_drops() -> None:
+    """Stops brownie from declaring a mined transaction "dropped" (`TransactionError: Tx dropped without known
+    replacement`), which made `make bench` fail on a busy machine.
+
+    The cause: brownie's `TransactionReceipt._await_confirmation` reads the sender's nonce, then the receipt,
+    and calls the transaction dropped when the nonce has moved past it and there is no receipt. Anvil, under
+    load (the share section's 2,000 back-to-back transactions, brownie's own `evm_snapshot` after each one),
+    answers `eth_getTransactionCount` with the mined nonce while `eth_getTransactionReceipt` still returns
+    null for a moment; the receipt, status 1, is there right after. This waits, before brownie's check, until
+    the node has the receipt or no longer knows the transaction at all (then brownie's verdict stands), so the
+    check only ever sees a settled node. Installed once per process (brownie 1.22 is pinned in the Makefile).
+    """
+    import brownie.network.transaction as brownie_transaction
+    from brownie import web3
+    from web3.exceptions import TransactionNotFound
+
+    receipt_class = brownie_transaction.TransactionReceipt
+    if getattr(receipt_class, "_wellhead_settles_first", False):
+        return
+    original = receipt_class._await_confirmation
+
+    def await_confirmation(self, block_number=None, required_confs=1):  # noqa: ANN001, ANN202 - brownie's own
+        if required_confs > 0 and self.nonce is not None:
+            while True:
+                try:
+                    if web3.eth.get_transaction_receipt(self.txid) is not None:
+                        break
+                except TransactionNotFound:
+                    pass
+                try:
+                    web3.eth.get_transaction(self.txid)  # still pending: keep waiting
+                except TransactionNotFound:
+                    break  # the node forgot it: replaced or dropped, brownie decides
+                time.sleep(0.05)
+        return original(self, block_number, required_confs)
+
+    receipt_class._await_confirmation = await_confirmation
+    receipt_class._wellhead_settles_first = True
 
 
 def detach_brownie() -> None:
