@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from scripts.localnode import attach_brownie, load_project
 
     loaded = load_project()
-    node = start_anvil(gas_limit=60_000_000)
+    # no states on disk: thousands of blocks of a large state would write gigabytes to ~/.foundry/anvil/tmp
+    node = start_anvil(gas_limit=60_000_000, max_persisted_states=0)
     bench = Bench(context={"project": loaded, "node": node})
     started = time.monotonic()
     try:

@@ -124,6 +124,7 @@ def start_anvil(
     no_mining: bool = False,
     base_fee: int | None = 0,
     log_dir: Path | None = None,
+    max_persisted_states: int | None = None,
 ) -> LocalNode:
     """Starts Anvil on loopback.
 
@@ -131,7 +132,9 @@ def start_anvil(
     `block_time` mines on an interval instead of on every transaction, `no_mining` leaves transactions pending
     until a block is mined explicitly (to test replacement of stuck transactions). `base_fee` 0 (the default)
     suits brownie, whose development network sends zero-priced transactions; None keeps Anvil's EIP-1559
-    base fee, which the daemon's fee tests need.
+    base fee, which the daemon's fee tests need. `max_persisted_states` 0 keeps Anvil from writing the states
+    of old blocks to ~/.foundry/anvil/tmp (about 4 MB a block once a thousand holders exist: 13 GB per
+    `make bench`, never removed when Anvil is stopped); only recent blocks can then be queried by number.
     """
     port = port or free_port()
     log_dir = log_dir or ROOT / ".run"
@@ -157,6 +160,8 @@ def start_anvil(
         args += ["--no-mining"]
     if base_fee is not None:
         args += ["--block-base-fee-per-gas", str(base_fee)]
+    if max_persisted_states is not None:
+        args += ["--max-persisted-states", str(max_persisted_states)]
     log = log_path.open("ab")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     node = LocalNode("anvil", port, process, log_path, state_path, args)
