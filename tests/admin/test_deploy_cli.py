@@ -31,6 +31,11 @@ def deploy(*argv: str, python: list[str] | None = None, env: dict[str, str] | No
                           text=True, timeout=600, env=env)
 
 
+def admin_cli(*argv: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "oracle", "admin", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, input=stdin)
+
+
 def contract(w3: Web3, manifest: dict, name: str) -> Any:
     entry = manifest["contracts"][name]
     return w3.eth.contract(address=entry["address"], abi=entry["abi"])
@@ -143,6 +148,26 @@ def test_deploy_on_a_non_local_chain_needs_a_token_with_code_a_keystore_and_forc
     line = one_line_error(deploy(*args))
     assert line.endswith("pass --force to overwrite it")
     assert deploy(*args, "--force").returncode == 0
+
+    # the admin CLI on that chain: no development keys, and nothing is sent without a yes at the prompt
+    manifest_path = tmp_path / f"{LIVE_CHAIN_ID}.json"
+    manifest = json.loads(manifest_path.read_text())
+    investors = contract(w3, manifest, "InvestorRegistry")
+    step = ["investor", "add", DEV[5].address, "--kyc-expiry", "2030-01-01", "--jurisdiction", "756",
+            "--rpc-url", url, "--deployment", str(manifest_path)]
+    refused = admin_cli(*step, "--dev-account", "1")
+    assert refused.returncode == 2 and "development accounts are public keys" in refused.stderr
+    key = ["--keystore", str(keystore), "--password-file", str(password)]
+    nonce = w3.eth.get_transaction_count(DEV[1].address)
+    declined = admin_cli(*step, *key, stdin="n\n")
+    assert declined.returncode == 2, declined.stderr
+    assert f"send this transaction on chain {LIVE_CHAIN_ID}? [y/N]" in declined.stdout
+    assert f"on chain {LIVE_CHAIN_ID} (NOT local)" in declined.stdout and "call addInvestor(" in declined.stdout
+    assert "not sent: declined at the prompt" in declined.stderr
+    assert w3.eth.get_transaction_count(DEV[1].address) == nonce
+    accepted = admin_cli(*step, *key, stdin="y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert investors.functions.isVerified(DEV[5].address).call()
 
 
 def test_deploy_outside_the_project_venv_says_how_to_run_it(tmp_path) -> None:
