@@ -292,6 +292,7 @@ def settle_before_judging_drops() -> None:
 
     receipt_class._await_confirmation = await_confirmation
     receipt_class._wellhead_settles_first = True
+    receipt_class._wellhead_unsettled = original  # brownie's own, for the test that reproduces its verdict
 
 
 def detach_brownie() -> None:

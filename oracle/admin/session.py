@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
 
+from oracle.abi import signature
 from oracle.admin.manifest import Manifest, load_manifest
 from oracle.admin.words import decode_revert
 from oracle.errors import AdminError, ChainUnavailable, KeystoreError, TransactionReverted
@@ -226,8 +227,6 @@ class AdminSession:
             contract = self.w3.eth.contract(abi=abi)
             for entry in abi:
                 if entry.get("type") == "event" and not entry.get("anonymous"):
-                    from oracle.abi import signature
-
                     topic = Web3.keccak(text=signature(entry))
                     events_by_topic.setdefault(bytes(topic), (entry["name"], contract))
         for log in receipt["logs"]:
