@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FORGE_TEST := forge test --no-match-path 'tests/forge/bench/*'
 PYTEST := $(BIN)/python -m pytest -W ignore::FutureWarning -p no:cacheprovider
 
-.PHONY: help setup build test test-forge test-python fuzz demo bench slither standalone clean
+.PHONY: help setup build test test-forge test-python fuzz demo bench bench-smoke deploy abi slither standalone clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,10 +62,11 @@ build: setup ## compile the contracts (brownie and forge, one pinned solc 0.8.30
 
 # ---------------------------------------------------------------------------------------------- tests
 
-test: build ## every test: forge fuzz + invariants, brownie/pytest (Anvil, Prometheus, SQLite), daemon alone, slither gate
+test: build ## every test: forge fuzz + invariants, brownie/pytest (Anvil, Prometheus, SQLite), daemon alone, bench smoke, slither gate
 	$(MAKE) --no-print-directory test-forge
 	$(MAKE) --no-print-directory test-python
 	$(MAKE) --no-print-directory standalone
+	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory slither
 
 test-forge:
@@ -85,7 +86,8 @@ standalone: setup
 	$(RUN)/standalone/bin/python -m oracle aggregate --metrics tests/data/dcgm-sample.om.gz \
 	  --assets tests/data/dcgm-sample-assets.json > $(RUN)/standalone/reports.jsonl
 	test "$$(wc -l < $(RUN)/standalone/reports.jsonl)" -eq 4
-	@echo "standalone: oracle installed and ran without brownie"
+	$(RUN)/standalone/bin/wellhead-admin --help >/dev/null
+	@echo "standalone: oracle (and wellhead-admin) installed and ran without brownie"
 
 # ---------------------------------------------------------------------------------------------- run
 
@@ -94,6 +96,16 @@ demo: build ## the main job on a local Anvil this starts and stops itself
 
 bench: build ## gas and throughput table with ratios; writes reports/bench.json
 	$(BIN)/python scripts/bench.py
+
+bench-smoke: build ## every bench section once at small sizes (run by make test); writes reports/bench-smoke.json
+	$(BIN)/python scripts/bench.py --smoke
+
+deploy: build ## deploy the suite on the node at RPC_URL=...; writes deployments/<chainId>.json (DEPLOY_FLAGS=... for more)
+	@test -n "$(RPC_URL)" || { echo "usage: make deploy RPC_URL=http://127.0.0.1:8545 [DEPLOY_FLAGS='--signer 0x.. --threshold 2']" >&2; exit 2; }
+	$(BIN)/python scripts/deploy.py --rpc-url "$(RPC_URL)" $(DEPLOY_FLAGS)
+
+abi: build ## regenerate the ABIs the oracle package ships (oracle/abi) from the build
+	$(BIN)/python scripts/gen_abi.py
 
 slither: build ## static analysis: every High/Medium finding must be explained in slither.triage.json
 	test -x $(RUN)/slither/bin/slither || { $(PYTHON) -m venv $(RUN)/slither && \

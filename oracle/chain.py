@@ -1,8 +1,9 @@
 """The daemon's view of the chain: JSON-RPC through web3.py, the few contract functions it calls, custom-error
 decoding, EIP-1559 transaction signing with an oracle :class:`~oracle.signer.Signer`, and retries.
 
-No brownie and no ABI files: each function the daemon needs is declared here by its Solidity signature and
-encoded with eth-abi (a test checks the signatures against the compiled interfaces). Every RPC is retried on
+No brownie: each function the daemon calls and every custom error it decodes come from the ABIs the package
+ships (:mod:`oracle.abi`, generated from the build by ``make abi`` and checked against it by a test), encoded
+with eth-abi, so no signature is ever typed by hand. Every RPC is retried on
 connection errors and timeouts with exponential backoff and jitter, then raises
 :class:`~oracle.errors.ChainUnavailable`; a node that answers with an error is not retried.
 """
@@ -28,6 +29,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
+from oracle.abi import abi_of, canonical_type, error_registry, find_entry, signature
 from oracle.errors import ChainUnavailable, ConfigError, InputFileError, SubmissionError, TransactionRejected
 from oracle.models import Report
 from oracle.redact import scrub
@@ -55,15 +57,18 @@ T = TypeVar("T")
 ASSET_STATUS = ("None", "Active", "Suspended", "Retired")
 """IAssetRegistry.AssetStatus by value."""
 
-_REPORT = "(uint256,uint64,uint64,uint64,uint16,uint64)"
-
-
 @dataclass(frozen=True)
 class _Fn:
     """One contract function: its signature and output types."""
 
     signature: str
     outputs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_abi(cls, contract: str, name: str) -> _Fn:
+        """The function ``name`` of the shipped ABI of ``contract``."""
+        entry = find_entry(abi_of(contract), name)
+        return cls(signature(entry), tuple(canonical_type(p) for p in entry.get("outputs", ())))
 
     @property
     def selector(self) -> bytes:
@@ -80,79 +85,30 @@ class _Fn:
         return tuple(abi_decode(list(self.outputs), data))
 
 
-SUBMIT = _Fn(f"submit(uint64,{_REPORT}[],address[],(bytes32,bytes32)[])")
+SUBMIT = _Fn.from_abi("MeteringOracle", "submit")
 """``MeteringOracle.submit``; signatures in EIP-2098's compact form ``(r, vs)``."""
-COMMIT_ROOT = _Fn("commitRoot(uint64,(uint64,uint32,bytes32),address[],(bytes32,bytes32)[])")
+COMMIT_ROOT = _Fn.from_abi("MeteringOracle", "commitRoot")
 """``MeteringOracle.commitRoot``: a quorum-signed Merkle root of one epoch's reports."""
-PROVE_REPORTS = _Fn(f"proveReports({_REPORT}[],bytes32[][])")
+PROVE_REPORTS = _Fn.from_abi("MeteringOracle", "proveReports")
 """``MeteringOracle.proveReports``: reports proven against their epoch's committed root (anyone may call)."""
 
+_CALLED: dict[str, tuple[str, ...]] = {
+    "MeteringOracle": (
+        "cursorOf", "cursorsOf", "signers", "configVersion", "threshold", "genesis", "epochLength", "epochEnd", "getReport",
+        "reportHashOf", "hasReport", "rootOf", "assetRegistry",
+    ),
+    "AssetRegistry": ("statusOf",),
+    "LeaseMarket": ("settleThrough", "isEnrolled", "nextSettleEpoch"),
+}
 FUNCTIONS: dict[str, _Fn] = {
-    # MeteringOracle (``submit`` is SUBMIT)
-    "cursorOf": _Fn("cursorOf(uint256)", ("(uint64,bool)",)),
-    "cursorsOf": _Fn("cursorsOf(uint256[])", ("(uint64,bool)[]",)),
-    "signers": _Fn("signers()", ("address[]",)),
-    "configVersion": _Fn("configVersion()", ("uint64",)),
-    "threshold": _Fn("threshold()", ("uint8",)),
-    "genesis": _Fn("genesis()", ("uint64",)),
-    "epochLength": _Fn("epochLength()", ("uint64",)),
-    "epochEnd": _Fn("epochEnd(uint64)", ("uint256",)),
-    "getReport": _Fn("getReport(uint256,uint64)", (_REPORT, "uint40")),
-    "reportHashOf": _Fn("reportHashOf(uint256,uint64)", ("bytes32",)),
-    "hasReport": _Fn("hasReport(uint256,uint64)", ("bool",)),
-    "rootOf": _Fn("rootOf(uint64)", ("bytes32", "uint32")),
-    "assetRegistry": _Fn("assetRegistry()", ("address",)),
-    # AssetRegistry
-    "statusOf": _Fn("statusOf(uint256)", ("uint8",)),
-    # LeaseMarket
-    "settleThrough": _Fn("settleThrough(uint256,uint64)", ("uint256",)),
-    "isEnrolled": _Fn("isEnrolled(uint256)", ("bool",)),
-    "nextSettleEpoch": _Fn("nextSettleEpoch(uint256)", ("uint64",)),
+    name: _Fn.from_abi(contract, name) for contract, names in _CALLED.items() for name in names
 }
-"""The contract functions the daemon calls, by name."""
+"""The contract functions the daemon calls, by name (``submit`` is SUBMIT)."""
 
-_ERROR_SIGNATURES = [
-    # IMeteringOracle
-    "AssetNotActive(uint256,uint8)",
-    "ConfigVersionMismatch(uint64,uint64)",
-    "EmptyBatch()",
-    "EmptyRoot(uint64)",
-    "EnergyOutOfBounds(uint256,uint64,uint64,uint256)",
-    "EpochAlreadyReported(uint256,uint64)",
-    "EpochGap(uint256,uint64,uint64)",
-    "EpochNotEnded(uint256,uint64,uint256)",
-    "GpuSecondsOutOfBounds(uint256,uint64,uint256,uint256)",
-    "HighSSignature(uint256,bytes32)",
-    "InvalidProof(uint256,uint64)",
-    "InvalidSignature(uint256)",
-    "NotSigner(uint256,address)",
-    "ProofCountMismatch(uint256,uint256)",
-    "QuorumNotReached(uint256,uint8)",
-    "ReportNotFound(uint256,uint64)",
-    "ReportingNotStarted(uint256)",
-    "RootAlreadyCommitted(uint64,bytes32)",
-    "RootEpochNotEnded(uint64,uint256)",
-    "RootNotCommitted(uint64)",
-    "RootVoid(uint64,uint64,uint64)",
-    "SignerSetMismatch(bytes20,bytes20)",
-    "SignersNotAscending(uint256,address,address)",
-    "UnknownAsset(uint256)",
-    "UtilizationOutOfBounds(uint256,uint64,uint16,uint64)",
-    # ILeaseMarket (keeper duty)
-    "AssetNotEnrolled(uint256)",
-    "EpochNotSettleable(uint256,uint64,uint64)",
-    "ReportPending(uint256,uint64,uint256)",
-    "SettlementLagging(uint256,uint64,uint64)",
-    # Solidity built-ins
-    "Error(string)",
-    "Panic(uint256)",
-]
 ERRORS: dict[bytes, tuple[str, list[str]]] = {
-    keccak(sig.encode())[:4]: (sig[: sig.index("(")], _types)
-    for sig in _ERROR_SIGNATURES
-    for _types in [[t for t in sig[sig.index("(") + 1 : -1].split(",") if t]]
+    sel: (error.name, list(error.arg_types)) for sel, error in error_registry().items()
 }
-"""Custom errors the daemon understands, by 4-byte selector."""
+"""Every custom error of the suite (and ``Error(string)``, ``Panic(uint256)``), by 4-byte selector."""
 
 
 def decode_error(data: bytes | str | None) -> tuple[str, tuple[Any, ...]] | None:

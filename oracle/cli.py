@@ -552,6 +552,10 @@ def _register_keep(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     from oracle.keeper import register_keep
 
     register_keep(subparsers)
+def _register_admin(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from oracle.admin.commands import register
+
+    register(subparsers)
 
 
 COMMANDS: list[Register] = [
@@ -563,6 +567,7 @@ COMMANDS: list[Register] = [
     _register_nvml_probe,
     _register_simulate,
     _register_keep,
+    _register_admin,
 ]
 """Subcommand registrars, in the order they appear in ``--help``."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AdminError",
     "AggregationError",
     "AssetMapError",
     "ChainError",
@@ -35,6 +36,7 @@ __all__ = [
     "StartupCheckError",
     "SubmissionError",
     "TransactionRejected",
+    "TransactionReverted",
     "TransitionError",
     "WellheadError",
 ]
@@ -348,3 +350,27 @@ class PeerRefused(CosignError):
             for d in differences[:5]
         )
         super().__init__(peer, f"refused to sign: {shown or 'no details'}")
+
+
+# --- admin tooling -----------------------------------------------------------------------------------
+
+
+class AdminError(WellheadError):
+    """An admin command that cannot go ahead (a spec that does not fit the deployment, a refused confirmation,
+    a signer that may not be used on this chain)."""
+
+
+class TransactionReverted(AdminError):
+    """A contract refused an admin transaction, in its estimate or on chain.
+
+    Attributes:
+        error_name: the custom error's name, or None when the revert data is unknown or empty.
+        args: the custom error's arguments by name.
+        words: the refusal in words (what the admin reads).
+    """
+
+    def __init__(self, words: str, error_name: str | None = None, args: dict[str, object] | None = None) -> None:
+        self.error_name = error_name
+        self.args_by_name = dict(args or {})
+        self.words = words
+        super().__init__(words)

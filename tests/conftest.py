@@ -17,8 +17,9 @@ def pytest_configure(config):
     except ImportError:  # the daemon's tests run where only the oracle package is installed
         return
 
-    from scripts.localnode import free_port
+    from scripts.localnode import free_port, settle_before_judging_drops
 
+    settle_before_judging_drops()  # no "Tx dropped without known replacement" on a busy machine
     settings = CONFIG.networks["development"].setdefault("cmd_settings", {})
     port = int(os.environ.get("WELLHEAD_ANVIL_PORT") or free_port())
     settings.update(gas_limit=30_000_000, accounts=20, port=port)
