@@ -82,6 +82,7 @@ class Suite:
     irm: Any
     lending_factory: Any
     dev_stablecoin: bool
+    portfolio_lens: Any = None  # the investor app's one-call portfolio view
     extra: dict[str, Any] = field(default_factory=dict)
 
     def contracts(self) -> dict[str, Any]:
@@ -99,6 +100,8 @@ class Suite:
             "LinearKinkIrm": self.irm,
             "LendingFactory": self.lending_factory,
         }
+        if self.portfolio_lens is not None:
+            named["PortfolioLens"] = self.portfolio_lens
         named.update(self.extra)
         return named
 
@@ -120,6 +123,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LendingMarketDeployer,
         LinearKinkIrm,
         MeteringOracle,
+        PortfolioLens,
         YieldValuation,
         chain,
     )
@@ -180,6 +184,8 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     for lltv in config.lltvs:
         lending_factory.setLltvEnabled(lltv, True, tx)
 
+    portfolio_lens = PortfolioLens.deploy(lease_market, lending_factory, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -195,6 +201,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         irm=irm,
         lending_factory=lending_factory,
         dev_stablecoin=dev_stablecoin,
+        portfolio_lens=portfolio_lens,
     )
     check_suite(suite, config)
     return suite
@@ -254,6 +261,9 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(factory.isValuationEnabled(suite.valuation), "YieldValuation not enabled in the LendingFactory")
     for lltv in config.lltvs:
         expect(factory.isLltvEnabled(lltv), f"LLTV {lltv} not enabled in the LendingFactory")
+    if suite.portfolio_lens is not None:
+        expect(suite.portfolio_lens.leaseMarket() == market.address, "PortfolioLens.leaseMarket is not the LeaseMarket")
+        expect(suite.portfolio_lens.lendingFactory() == factory.address, "PortfolioLens.lendingFactory is not the factory")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(
