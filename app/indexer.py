@@ -117,6 +117,14 @@ class Indexer:
             name: self.w3.eth.contract(address=to_checksum_address(self.manifest.address(name)), abi=self.manifest.abis[name])
             for name in self.manifest.addresses
         }
+        if self.db.execute("SELECT 1 FROM meta WHERE key='token'").fetchone() is None:
+            token = self._c["SettlementToken"].functions
+            try:
+                info = {"name": token.name().call(), "symbol": token.symbol().call(), "decimals": token.decimals().call(),
+                        "address": self.manifest.address("SettlementToken")}
+            except (Web3Exception, OSError) as exc:
+                raise IndexerError(0, f"cannot read the settlement token ({exc})") from exc
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (json.dumps(info),))
 
     # ------------------------------------------------------------------------------------------ cursor
 
