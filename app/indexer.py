@@ -24,7 +24,7 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3 import Web3
 from web3._utils.events import get_event_data
-from web3.exceptions import Web3Exception
+from web3.exceptions import ContractLogicError, Web3Exception
 
 from app.errors import IndexerError
 from app.manifest import Manifest
@@ -251,9 +251,12 @@ class Indexer:
         a = registry.functions.getAsset(asset_id).call()
         shares = self.w3.eth.contract(address=a[6], abi=self.manifest.abis["AssetShares"])
         round_, offering = shares.functions.currentOffering().call()
-        price, frozen = valuation.functions.quote(asset_id).call()
         window = self.yield_window_epochs
-        breakdown = valuation.functions.breakdown(asset_id).call()
+        try:
+            price, frozen = valuation.functions.quote(asset_id).call()
+            breakdown = valuation.functions.breakdown(asset_id).call()
+        except ContractLogicError:  # not configured for valuation (yet): no price, no lending
+            price, frozen, breakdown = 0, False, None
         offers = market.functions.offersOf(asset_id).call() if market.functions.isEnrolled(asset_id).call() else []
         reference_price = offering[0] or price
         snapshot = {
@@ -279,11 +282,12 @@ class Indexer:
             "round": round_,
             "offering": {"pricePerShare": str(offering[0]), "cap": str(offering[1]), "sold": str(offering[2]),
                          "closesAt": offering[3], "open": bool(offering[4])},
-            "valuation": {"price": str(price), "frozen": bool(frozen), "windowNet": str(breakdown[0]),
-                          "windowEpochs": breakdown[1], "annualNetPerShare": str(breakdown[2]),
-                          "capitalised": str(breakdown[3]), "decayFactorBps": breakdown[4],
-                          "silentEpochs": breakdown[5], "silent": breakdown[6], "suspended": breakdown[7],
-                          "retired": breakdown[8], "target": str(breakdown[9])},
+            "valuation": None if breakdown is None else {
+                "price": str(price), "frozen": bool(frozen), "windowNet": str(breakdown[0]),
+                "windowEpochs": breakdown[1], "annualNetPerShare": str(breakdown[2]),
+                "capitalised": str(breakdown[3]), "decayFactorBps": breakdown[4], "silentEpochs": breakdown[5],
+                "silent": breakdown[6], "suspended": breakdown[7], "retired": breakdown[8],
+                "target": str(breakdown[9])},
             "yieldBps": lens.functions.annualizedYieldBps(asset_id, window, reference_price).call(),
             "leasedFractionBps": lens.functions.leasedFractionBps(asset_id).call(),
             "utilizationBps": lens.functions.trailingUtilizationBps(asset_id, window).call(),

@@ -58,6 +58,23 @@ B200_HYPERSCALE = AssetSpec(
 )
 
 
+def _now() -> int:
+    """The latest block's timestamp (the chain's clock, which this module moves)."""
+    from brownie import web3
+
+    return int(web3.eth.get_block("latest")["timestamp"])
+
+
+def _warp(timestamp: int) -> None:
+    """Mines one block at exactly `timestamp`."""
+    from brownie import chain, web3
+
+    reply = web3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])
+    if "error" in reply:
+        raise RuntimeError(f"evm_setNextBlockTimestamp({timestamp}) failed: {reply['error']}")
+    chain.mine()
+
+
 @dataclass
 class Meter:
     """Signs report batches with the oracle's signer and posts them, as the daemon would."""
@@ -97,17 +114,13 @@ class World:
     healthy: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     def epoch_now(self) -> int:
-        from brownie import chain
-
-        return (chain.time() - self.genesis) // HOUR
+        return (_now() - self.genesis) // HOUR
 
     def advance_epoch(self, uptime_bps: int = 10_000) -> int:
         """Ends the current epoch, posts every asset's report for it (at `uptime_bps` of healthy), settles
         it and updates the valuations; returns the epoch settled."""
-        from brownie import chain
-
         epoch = self.epoch_now()
-        chain.mine(timestamp=self.genesis + (epoch + 1) * HOUR + 60)
+        _warp(self.genesis + (epoch + 1) * HOUR + 60)
         reports = []
         for asset in self.assets:
             gpu_seconds, util, energy = self.healthy[asset.asset_id]
@@ -145,14 +158,14 @@ def build_world(accounts: Any, *, epochs: int = 6) -> World:
     who = {name: accounts[i] for i, name in enumerate(ROLES)}
     admin = who["admin"]
     signer = LocalKeySigner(keccak(text="wellhead-app-oracle"))
-    genesis = chain.time() // HOUR * HOUR - 2 * HOUR
+    genesis = _now() // HOUR * HOUR - 2 * HOUR
     start_block = chain.height
     suite = deploy_suite(admin, SuiteConfig(
         compliance=who["compliance"], oracle_genesis=genesis, oracle_signers=[signer.address], oracle_threshold=1))
     world = World(suite=suite, who=who, meter=Meter(suite.oracle, signer, who["keeper"]), genesis=genesis,
                   start_block=start_block)
     coin = suite.stablecoin
-    now = chain.time()
+    now = _now()
 
     for name in ("alice", "bob", "carol", "lender"):
         suite.investor_registry.addInvestor(who[name], now + YEAR, 756, {"from": who["compliance"]})

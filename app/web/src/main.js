@@ -128,7 +128,7 @@ async function renderMarkets() {
       h('td', { class: 'num' }, o.open ? cash(BigInt(o.pricePerShare)) : h('span', { class: 'muted' }, 'closed'),
         o.open ? h('div', {}, h('progress', { max: o.cap, value: o.sold }), h('span', { class: 'small muted' }, ` ${sharesText(o.sold)} / ${sharesText(o.cap)}`)) : null),
       h('td', { class: 'num' }, bps(a.yieldBps)),
-      h('td', { class: 'num' }, cash(BigInt(a.valuation.price)), a.valuation.frozen ? h('div', { class: 'small bad' }, 'frozen') : null),
+      h('td', { class: 'num' }, a.valuation ? cash(BigInt(a.valuation.price)) : '—', a.valuation?.frozen ? h('div', { class: 'small bad' }, 'frozen') : null),
       h('td', { class: 'num' }, bps(a.utilizationBps)),
       h('td', {}, spark(nets)));
   });
@@ -165,7 +165,8 @@ async function renderAsset(assetId) {
     card('Energy (last epoch)', `${(last.energyWh / 1000).toFixed(2)} kWh`),
     card('GPU-hours per MWh', last.energyWh ? (lastGpuH * 1e6 / last.energyWh).toFixed(0) : '—'),
   ] : [card('Meter', 'no settled epoch yet')];
-  const v = a.valuation;
+  const v = a.valuation || { price: '0', target: '0', windowNet: '0', windowEpochs: 0, annualNetPerShare: '0',
+    capitalised: '0', decayFactorBps: 0, silentEpochs: 0, suspended: false, retired: false, frozen: false, unvalued: true };
   mount(main(),
     h('a', { href: '#/markets', class: 'back' }, '← Markets'),
     h('section', { class: 'asset-head' },
@@ -174,7 +175,7 @@ async function renderAsset(assetId) {
       h('div', { class: 'muted small' }, 'Datasheet: ', a.metadataURI)),
     h('div', { class: 'cards' }, kpis,
       card('Realised yield (annualised)', bps(a.yieldBps)),
-      card('Valuation per share', cash(BigInt(v.price)), 'valuation', h('div', { class: 'small muted' }, v.frozen ? 'frozen: the meter is silent' : `target ${cash(BigInt(v.target))}`))),
+      card('Valuation per share', v.unvalued ? 'not valued' : cash(BigInt(v.price)), 'valuation', h('div', { class: 'small muted' }, v.unvalued ? 'no valuation configured' : v.frozen ? 'frozen: the meter is silent' : `target ${cash(BigInt(v.target))}`))),
     h('div', { class: 'charts' },
       bars({ title: 'Where each epoch\'s revenue went', unit: state.token.symbol, labels, series: [
         { name: 'to holders', values: e.map((x) => Number(BigInt(x.net)) / dec) },
@@ -194,7 +195,7 @@ async function renderAsset(assetId) {
         kv('GPU-age decay factor', bps(v.decayFactorBps)), kv('Silent epochs', String(v.silentEpochs)),
         kv('Suspended / retired', `${v.suspended} / ${v.retired}`)))),
     h('div', { class: 'panels' },
-      subscribePanel(a), leasePanel(a), ...a.lendingMarkets.map((m) => lendingPanel(a, m))),
+      subscribePanel(a), ...a.lendingMarkets.map((m) => lendingPanel(a, m)), leasePanel(a)),
     h('details', { class: 'panel' }, h('summary', {}, 'Settled epochs (audit trail)'),
       h('table', { class: 'grid small' }, h('thead', {}, h('tr', {}, ['Epoch', 'Gross', 'Credits', 'Energy', 'Fee', 'Net', 'GPU-h', 'Energy kWh', 'Report'].map((t) => h('th', {}, t)))),
         h('tbody', {}, e.slice().reverse().map((x) => h('tr', {},
@@ -304,7 +305,7 @@ function lendingPanel(a, m) {
   const p = state.portfolio;
   const loan = p?.loans.find((l) => l.market.toLowerCase() === m.market.toLowerCase());
   const held = p?.assets.find((x) => Number(x.assetId) === a.assetId)?.balance ?? 0n;
-  const price = BigInt(a.valuation.price);
+  const price = BigInt(a.valuation?.price ?? 0);
   const lltv = BigInt(m.lltv);
   const borrowLtv = BigInt(m.borrowLtv);
   const [cl, coll] = field('Add collateral (shares)', { 'data-testid': 'borrow-collateral', placeholder: '0' });
@@ -376,7 +377,7 @@ async function renderPortfolio() {
   const byId = new Map(assets.map((a) => [a.assetId, a]));
   const claimable = p.assets.reduce((acc, x) => acc + x.claimable, 0n);
   const claimed = p.assets.reduce((acc, x) => acc + x.claimed, 0n);
-  const value = p.assets.reduce((acc, x) => acc + x.balance * BigInt(byId.get(Number(x.assetId))?.valuation.price ?? 0) / SHARE, 0n);
+  const value = p.assets.reduce((acc, x) => acc + x.balance * BigInt(byId.get(Number(x.assetId))?.valuation?.price ?? 0) / SHARE, 0n);
   const invested = history.events.filter((e) => e.name === 'Subscribed').reduce((acc, e) => acc + BigInt(e.args.cost), 0n);
   const debt = p.loans.reduce((acc, l) => acc + l.debt, 0n);
   const inv = p.investor;
