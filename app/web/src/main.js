@@ -389,7 +389,7 @@ async function renderPortfolio() {
     h('div', { class: 'cards' },
       card('Cash', cash(p.cash), 'cash'), card('Shares at valuation', cash(value), 'shares-value'),
       card('Claimable now', cash(claimable), 'claimable'), card('Claimed to date', cash(claimed), 'claimed'),
-      card('Realised yield on cost', invested ? `${units((claimed + claimable) * 10000n / invested, 2, 2)}%` : '—', 'realised'),
+      card('Realised yield on cost', invested ? `${units((claimed + claimable) * 100000n / invested, 3, 3)}%` : '—', 'realised'),
       card('Debt', cash(debt), 'debt')),
     h('section', { class: 'panel wide' }, h('h2', {}, 'Shares'),
       p.assets.length ? h('table', { class: 'grid', 'data-testid': 'holdings' },
