@@ -43,6 +43,10 @@ def _demo_chain(run_dir: Path) -> tuple[object, str, Path]:
     return node, node.url, manifest
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rpc-url", help="attach to this node instead of starting a demo Anvil")
@@ -81,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             node.stop()
         return 2
 
+    import signal
+
     import uvicorn
+
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it with the handler it found: make that
+    # handler unwind (SystemExit), so that the `finally` below still stops the indexer and the demo Anvil.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
 
     print(f"\n  Wellhead investor app: http://{settings.host}:{settings.port}/   (chain {chain_id} at {rpc_url})\n"
           "  Connect a wallet to that chain; on the demo chain import Anvil's dev mnemonic (alice is account 4).\n",
