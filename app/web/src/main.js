@@ -142,7 +142,13 @@ async function renderMarkets() {
     h('table', { class: 'grid', 'data-testid': 'markets-table' },
       h('thead', {}, h('tr', {}, ['Asset', 'Tier', 'GPUs', 'Region', 'Offering price', 'Realised yield', 'Valuation', 'Utilisation', 'Net per epoch'].map((t) => h('th', {}, t)))),
       h('tbody', {}, rows)));
-  document.body.dataset.ready = 'markets';
+  ready('markets');
+}
+
+/** The page's data is rendered: tests wait on `<body data-ready>`, `make bench` reads the performance mark. */
+function ready(page) {
+  document.body.dataset.ready = page;
+  performance.mark(`wellhead-ready-${page}`);
 }
 
 function card(label, value, testid, extra) {
@@ -202,7 +208,7 @@ async function renderAsset(assetId) {
           h('td', {}, String(x.epoch)), ...[x.gross, x.credits, x.energyCost, x.fee, x.net].map((n) => h('td', { class: 'num' }, units(n, state.token.decimals))),
           h('td', { class: 'num' }, (x.gpuSeconds / HOUR).toFixed(1)), h('td', { class: 'num' }, (x.energyWh / 1000).toFixed(2)),
           h('td', { class: 'mono small', title: x.reportHash }, x.voided ? 'void' : x.reportHash.slice(0, 10) + '…')))))));
-  document.body.dataset.ready = 'asset';
+  ready('asset');
 }
 
 function kv(k, v) { return h('tr', {}, h('th', {}, k), h('td', {}, v)); }
@@ -410,7 +416,7 @@ async function renderPortfolio() {
         for (const x of p.assets.filter((y) => y.claimable > 0n)) await send(x.shares, 'AssetShares', 'claim', []);
       }) }, `Claim everything (${cash(claimable)})`), claimAllStatus) : null),
     leasesSection(p, byId), loansSection(p, byId), historySection(history, byId));
-  document.body.dataset.ready = 'portfolio';
+  ready('portfolio');
 }
 
 function leasesSection(p, byId) {
@@ -513,7 +519,7 @@ function renderTrade() {
   // The share venue (order book and lease-position listings) plugs in here once it is deployed.
   mount(main(), h('section', { class: 'empty', 'data-testid': 'trade' }, h('h1', {}, 'Trade'),
     h('p', { class: 'muted' }, 'Buying and selling shares between verified investors, and lease positions, arrives with the share venue.')));
-  document.body.dataset.ready = 'trade';
+  ready('trade');
 }
 
 // ------------------------------------------------------------------------------------------------ actions
