@@ -116,12 +116,15 @@ class Suite:
     irm: Any
     lending_factory: Any
     dev_stablecoin: bool
+    portfolio_lens: Any = None  # the investor app's one-call portfolio view
     extra: dict[str, Any] = field(default_factory=dict)
     deployed_at_block: int | None = None  # the block of the suite's first deployment transaction
 
     def contracts(self) -> dict[str, Any]:
         """Name -> contract, in deployment order, for the deployment file (`RECORDED`, then `extra`)."""
         named = {name: getattr(self, attribute) for name, attribute in RECORDED}
+        if self.portfolio_lens is not None:
+            named["PortfolioLens"] = self.portfolio_lens
         named.update(self.extra)
         return named
 
@@ -143,6 +146,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LendingMarketDeployer,
         LinearKinkIrm,
         MeteringOracle,
+        PortfolioLens,
         YieldValuation,
         chain,
     )
@@ -207,6 +211,8 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     for lltv in config.lltvs:
         lending_factory.setLltvEnabled(lltv, True, tx)
 
+    portfolio_lens = PortfolioLens.deploy(lease_market, lending_factory, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -223,6 +229,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         lending_factory=lending_factory,
         dev_stablecoin=dev_stablecoin,
         deployed_at_block=deployed_at_block,
+        portfolio_lens=portfolio_lens,
     )
     check_suite(suite, config)
     return suite
@@ -282,6 +289,9 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(factory.isValuationEnabled(suite.valuation), "YieldValuation not enabled in the LendingFactory")
     for lltv in config.lltvs:
         expect(factory.isLltvEnabled(lltv), f"LLTV {lltv} not enabled in the LendingFactory")
+    if suite.portfolio_lens is not None:
+        expect(suite.portfolio_lens.leaseMarket() == market.address, "PortfolioLens.leaseMarket is not the LeaseMarket")
+        expect(suite.portfolio_lens.lendingFactory() == factory.address, "PortfolioLens.lendingFactory is not the factory")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
+import {IERC721Metadata} from "@openzeppelin/contracts/token/ERC721/extensions/IERC721Metadata.sol";
 
 /// @title IERC4907
 /// @notice ERC-4907: an NFT owner names a user (here: who runs jobs on the leased GPUs) until a time.
@@ -21,8 +21,10 @@ interface IERC4907 {
 /// is the lessee: it extends, terminates and collects the lease's refunds in the market. A transfer clears
 /// the user, as ERC-4907's reference implementation does. The user never outlives the lease: `setUser` caps
 /// the expiry at the lease's last second, and `userOf` returns no user once the lease has ended (also when it
-/// was terminated or cancelled after the user was set) or is closed.
-interface ILeasePositions is IERC721, IERC4907 {
+/// was terminated or cancelled after the user was set) or is closed. `tokenURI` is on-chain
+/// JSON (a base64 `data:` URI: asset, offer, GPUs, start and end epoch, locked price per GPU-hour, escrow,
+/// status), read live from the market, so a wallet shows the position without any server.
+interface ILeasePositions is IERC721Metadata, IERC4907 {
     error OnlyMarket(address caller);
     error NotUserManager(uint256 tokenId, address caller);
 
