@@ -37,9 +37,14 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
     uint64 internal immutable _genesis;
     uint64 internal immutable _epochLength;
 
-    /// @dev An asset's parameters and its initial price, packed in one slot (read by every quote).
+    /// @dev The prices stored (anchor, snapshot) are capped at 2**96 - 1 base units a share, so that the anchor
+    /// and its snapshot share one slot: one read and one write per anchoring.
+    uint256 internal constant MAX_STORED_PRICE = type(uint96).max;
+
+    /// @dev What every anchoring reads, in one slot (window and snapshot period are <= MAX_WINDOW_EPOCHS, so 16
+    /// bits hold them). `windowEpochs != 0` marks a configured asset.
     struct AssetConfig {
-        uint32 windowEpochs;
+        uint16 windowEpochs;
         uint16 capRateBps;
         uint16 decayBpsPerYear;
         uint16 maxMoveBpsPerEpoch;
@@ -47,16 +52,28 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         uint16 silenceHaircutBps;
         uint16 suspendedHaircutBps;
         uint96 initialPrice;
-        // Second slot: the wash-leasing guards.
+        uint16 snapshotEpochs;
+    }
+
+    /// @dev Read only when needed: on a rise (the rise rate), with settled history (the reference price) and
+    /// with age decay (the commissioning date, fixed at registration and cached here).
+    struct AssetGuards {
         uint32 maxRiseBpsPerYear;
-        uint32 snapshotEpochs;
-        uint128 referencePricePerGpuHour;
+        uint96 referencePricePerGpuHour;
+        uint64 commissionedAt;
+    }
+
+    /// @dev The anchor and the snapshot the rise ceiling grows from, in one slot.
+    struct AnchorSlot {
+        uint96 price;
+        uint32 epoch;
+        uint96 snapshotPrice;
+        uint32 snapshotEpoch;
     }
 
     mapping(uint256 assetId => AssetConfig) internal _configs;
-    mapping(uint256 assetId => Anchor) internal _anchors;
-    /// @dev Written only when the snapshot moves (at configuration, once a snapshot period, on a fall).
-    mapping(uint256 assetId => Snapshot) internal _snapshots;
+    mapping(uint256 assetId => AssetGuards) internal _guards;
+    mapping(uint256 assetId => AnchorSlot) internal _anchors;
 
     constructor(ILeaseMarket market, uint48 adminDelay, address admin)
         AccessControlDefaultAdminRules(adminDelay, admin)
@@ -87,20 +104,18 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
                 || params.referencePricePerGpuHour == 0
                 || params.referencePricePerGpuHour > leaseMarket.MAX_PRICE_PER_GPU_HOUR()
         ) revert InvalidValuationParams(assetId);
-        Anchor storage anchor = _anchors[assetId];
-        uint96 initial = _configs[assetId].initialPrice;
-        if (!anchor.configured) {
-            if (initialPrice == 0 || initialPrice > type(uint96).max) revert InvalidAnchorPrice(assetId, initialPrice);
+        AssetConfig storage config = _configs[assetId];
+        uint96 initial = config.initialPrice;
+        bool first = config.windowEpochs == 0;
+        if (first) {
+            if (initialPrice == 0 || initialPrice > MAX_STORED_PRICE) revert InvalidAnchorPrice(assetId, initialPrice);
             initial = uint96(initialPrice);
-            anchor.price = initialPrice;
-            anchor.epoch = _currentEpoch();
-            anchor.configured = true;
-            _snapshots[assetId] = Snapshot(initialPrice, anchor.epoch);
-            emit SnapshotTaken(assetId, anchor.epoch, initialPrice);
         }
 
+        // The bounds above make every narrowing cast below exact (window and snapshot <= 8,760; the reference
+        // price <= LeaseMarket's maximum, 2**96 - 1).
         _configs[assetId] = AssetConfig({
-            windowEpochs: params.windowEpochs,
+            windowEpochs: uint16(params.windowEpochs),
             capRateBps: params.capRateBps,
             decayBpsPerYear: params.decayBpsPerYear,
             maxMoveBpsPerEpoch: params.maxMoveBpsPerEpoch,
@@ -108,29 +123,37 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             silenceHaircutBps: params.silenceHaircutBps,
             suspendedHaircutBps: params.suspendedHaircutBps,
             initialPrice: initial,
-            maxRiseBpsPerYear: params.maxRiseBpsPerYear,
-            snapshotEpochs: params.snapshotEpochs,
-            referencePricePerGpuHour: params.referencePricePerGpuHour
+            snapshotEpochs: uint16(params.snapshotEpochs)
         });
+        _guards[assetId] = AssetGuards({
+            maxRiseBpsPerYear: params.maxRiseBpsPerYear,
+            referencePricePerGpuHour: uint96(params.referencePricePerGpuHour),
+            commissionedAt: assetRegistry.commissionedAtOf(assetId)
+        });
+        uint32 epoch = uint256(_currentEpoch()).toUint32();
+        if (first) _anchors[assetId] = AnchorSlot(initial, epoch, initial, epoch);
 
-        emit AssetConfigured(assetId, params, anchor.price);
+        emit AssetConfigured(assetId, params, _anchors[assetId].price);
+        if (first) emit SnapshotTaken(assetId, epoch, initial);
     }
 
     /// @inheritdoc IShareValuation
     function update(uint256 assetId) external returns (uint256 price, bool frozen) {
-        Anchor memory anchor = _configured(assetId);
-        AssetConfig memory params = _configs[assetId];
+        AssetConfig memory params = _configured(assetId);
+        AnchorSlot memory anchor = _anchors[assetId];
         uint64 epoch = _currentEpoch();
         if (anchor.epoch == epoch) return (anchor.price, _isFrozen(assetId, params, epoch));
 
         Breakdown memory parts = _breakdown(assetId, params, epoch);
         frozen = parts.retired || parts.suspended || parts.silent;
         uint256 target = parts.target;
-        Snapshot memory snapshot = _snapshots[assetId];
-        price = _price(anchor.price, target, snapshot, params, epoch);
-        _anchors[assetId] = Anchor(price.toUint128(), epoch, true);
-        bool moveSnapshot = price < snapshot.price || epoch >= snapshot.epoch + params.snapshotEpochs;
-        if (moveSnapshot) _snapshots[assetId] = Snapshot(uint128(price), epoch);
+        price = _price(assetId, anchor, target, params, epoch);
+        uint32 epoch32 = uint256(epoch).toUint32();
+        bool moveSnapshot = price < anchor.snapshotPrice || epoch >= anchor.snapshotEpoch + params.snapshotEpochs;
+        // `price` <= MAX_STORED_PRICE (_price caps it): the casts are exact.
+        _anchors[assetId] = moveSnapshot
+            ? AnchorSlot(uint96(price), epoch32, uint96(price), epoch32)
+            : AnchorSlot(uint96(price), epoch32, anchor.snapshotPrice, anchor.snapshotEpoch);
 
         emit PriceUpdated(assetId, epoch, uint128(price), target);
         if (moveSnapshot) emit SnapshotTaken(assetId, epoch, uint128(price));
@@ -138,23 +161,23 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IShareValuation
     function quote(uint256 assetId) external view returns (uint256 price, bool frozen) {
-        Anchor memory anchor = _configured(assetId);
-        AssetConfig memory params = _configs[assetId];
+        AssetConfig memory params = _configured(assetId);
+        AnchorSlot memory anchor = _anchors[assetId];
         uint64 epoch = _currentEpoch();
         frozen = _isFrozen(assetId, params, epoch);
         if (anchor.epoch == epoch) return (anchor.price, frozen);
-        price = _price(anchor.price, _breakdown(assetId, params, epoch).target, _snapshots[assetId], params, epoch);
+        price = _price(assetId, anchor, _breakdown(assetId, params, epoch).target, params, epoch);
     }
 
     /// @inheritdoc IShareValuation
     function breakdown(uint256 assetId) external view returns (Breakdown memory) {
-        _configured(assetId);
-        return _breakdown(assetId, _configs[assetId], _currentEpoch());
+        return _breakdown(assetId, _configured(assetId), _currentEpoch());
     }
 
     /// @inheritdoc IShareValuation
     function paramsOf(uint256 assetId) external view returns (ValuationParams memory) {
         AssetConfig memory config = _configs[assetId];
+        AssetGuards memory guards = _guards[assetId];
         return ValuationParams({
             windowEpochs: config.windowEpochs,
             capRateBps: config.capRateBps,
@@ -163,28 +186,29 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             maxSilenceEpochs: config.maxSilenceEpochs,
             silenceHaircutBps: config.silenceHaircutBps,
             suspendedHaircutBps: config.suspendedHaircutBps,
-            maxRiseBpsPerYear: config.maxRiseBpsPerYear,
+            maxRiseBpsPerYear: guards.maxRiseBpsPerYear,
             snapshotEpochs: config.snapshotEpochs,
-            referencePricePerGpuHour: config.referencePricePerGpuHour
+            referencePricePerGpuHour: guards.referencePricePerGpuHour
         });
     }
 
     /// @inheritdoc IShareValuation
     function anchorOf(uint256 assetId) external view returns (Anchor memory) {
-        return _anchors[assetId];
+        AnchorSlot memory anchor = _anchors[assetId];
+        return Anchor(anchor.price, anchor.epoch, _configs[assetId].windowEpochs != 0);
     }
 
     /// @inheritdoc IShareValuation
     function snapshotOf(uint256 assetId) external view returns (Snapshot memory) {
-        return _snapshots[assetId];
+        AnchorSlot memory anchor = _anchors[assetId];
+        return Snapshot(anchor.snapshotPrice, anchor.snapshotEpoch);
     }
 
     /// @inheritdoc IShareValuation
     function riseCeiling(uint256 assetId) external view returns (uint256) {
-        _configured(assetId);
-        AssetConfig memory params = _configs[assetId];
+        AssetConfig memory params = _configured(assetId);
         uint64 epoch = _currentEpoch();
-        return _riseCeilingOf(_snapshots[assetId], _breakdown(assetId, params, epoch).target, params, epoch);
+        return _riseCeilingOf(assetId, _anchors[assetId], _breakdown(assetId, params, epoch).target, epoch);
     }
 
     /* INTERNAL */
@@ -217,7 +241,7 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             // Every GPU leased all window long at the reference price: revenue above it (a wash lease at 20x)
             // is settled and paid out as usual, but not capitalised into the collateral value.
             parts.referenceCap = Math.mulDiv(
-                uint256(params.referencePricePerGpuHour) * gpuCount, windowSeconds, SECONDS_PER_HOUR
+                uint256(_guards[assetId].referencePricePerGpuHour) * gpuCount, windowSeconds, SECONDS_PER_HOUR
             );
             parts.countedNet = Math.min(parts.windowNet, parts.referenceCap);
             parts.annualNetPerShare =
@@ -228,8 +252,12 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
             );
         }
 
-        uint256 age = block.timestamp - assetRegistry.commissionedAtOf(assetId);
-        uint256 decay = Math.mulDiv(params.decayBpsPerYear, age, SECONDS_PER_YEAR);
+        // No decay, no need to read the commissioning date.
+        uint256 decay;
+        if (params.decayBpsPerYear != 0) {
+            uint256 age = block.timestamp - _guards[assetId].commissionedAt;
+            decay = Math.mulDiv(params.decayBpsPerYear, age, SECONDS_PER_YEAR);
+        }
         parts.decayFactorBps = decay >= BPS ? 0 : BPS - decay;
 
         // Decay and haircuts multiply together before the single division.
@@ -248,30 +276,30 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
 
     /// @dev The anchoring rule: one bounded step toward the target, and a rise no higher than the ceiling that
     /// grows linearly from the snapshot (never below the previous anchor: the ceiling only holds a price back).
-    function _price(
-        uint256 anchorPrice,
-        uint256 target,
-        Snapshot memory snapshot,
-        AssetConfig memory params,
-        uint64 epoch
-    ) internal view returns (uint256 price) {
-        price = _step(anchorPrice, target, params.maxMoveBpsPerEpoch);
-        if (price > anchorPrice) {
-            price = Math.max(anchorPrice, Math.min(price, _riseCeilingOf(snapshot, target, params, epoch)));
+    /// The stored price is capped at MAX_STORED_PRICE.
+    function _price(uint256 assetId, AnchorSlot memory anchor, uint256 target, AssetConfig memory params, uint64 epoch)
+        internal
+        view
+        returns (uint256 price)
+    {
+        price = _step(anchor.price, target, params.maxMoveBpsPerEpoch);
+        if (price > anchor.price) {
+            uint256 ceiling = _riseCeilingOf(assetId, anchor, target, epoch);
+            price = Math.min(Math.max(anchor.price, Math.min(price, ceiling)), MAX_STORED_PRICE);
         }
     }
 
     /// @dev snapshot + snapshot x maxRise x elapsed / year, rounded down (of the target when the snapshot is 0,
     /// so that a price can recover from zero at the same bounded pace).
-    function _riseCeilingOf(Snapshot memory snapshot, uint256 target, AssetConfig memory params, uint64 epoch)
+    function _riseCeilingOf(uint256 assetId, AnchorSlot memory anchor, uint256 target, uint64 epoch)
         internal
         view
         returns (uint256)
     {
-        uint256 scale = snapshot.price == 0 ? target : snapshot.price;
-        uint256 elapsedSeconds = uint256(epoch - snapshot.epoch) * _epochLength;
-        return snapshot.price
-            + Math.mulDiv(scale, uint256(params.maxRiseBpsPerYear) * elapsedSeconds, BPS * SECONDS_PER_YEAR);
+        uint256 scale = anchor.snapshotPrice == 0 ? target : anchor.snapshotPrice;
+        uint256 elapsedSeconds = uint256(epoch - anchor.snapshotEpoch) * _epochLength;
+        uint256 rise = uint256(_guards[assetId].maxRiseBpsPerYear) * elapsedSeconds;
+        return anchor.snapshotPrice + Math.mulDiv(scale, rise, BPS * SECONDS_PER_YEAR);
     }
 
     /// @dev One epoch's move from the anchor toward the target: at most maxMoveBps of the anchor (rounded up,
@@ -296,9 +324,9 @@ contract YieldValuation is IShareValuation, AccessControlDefaultAdminRules {
         return epoch > nextReport ? epoch - nextReport : 0;
     }
 
-    function _configured(uint256 assetId) internal view returns (Anchor memory anchor) {
-        anchor = _anchors[assetId];
-        if (!anchor.configured) revert AssetNotConfigured(assetId);
+    function _configured(uint256 assetId) internal view returns (AssetConfig memory params) {
+        params = _configs[assetId];
+        if (params.windowEpochs == 0) revert AssetNotConfigured(assetId);
     }
 
     function _currentEpoch() internal view returns (uint64) {

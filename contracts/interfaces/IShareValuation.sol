@@ -34,6 +34,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// most maxRiseBpsPerYear a year, compounded once per snapshot period, while a fall is bounded only by the
 /// per-epoch step. Borrowing is frozen (`frozen` true, read fresh on every call) while the meter is silent or
 /// the asset is not active. Why both caps, and what they cost honest assets: docs/security.md, "Wash leasing".
+/// Prices are stored with at most 2**96 - 1 base units a share (a rise stops there).
 interface IShareValuation {
     /// @param windowEpochs Trailing settled epochs the yield is measured over.
     /// @param capRateBps Capitalisation rate (yield an investor requires), e.g. 1,500 = 15%.

@@ -653,7 +653,7 @@ def test_first_share_buyer_cannot_capture_held_revenue_by_depositing(empty, coin
     coin.mint(actors.alice, 1, {"from": actors.admin})
     coin.approve(empty, 1, {"from": actors.alice})
     tx = empty.depositRevenue(1, LEASE, {"from": actors.alice})
-    assert_event(tx, "RevenueDeposited", amount=1, distributed=1)
+    assert_event(tx, "RevenueDeposited", **{"from": actors.alice, "source": LEASE, "amount": 1, "distributed": 1})
     assert empty.claimable(actors.alice) == 1
     assert empty.heldRevenue() == usd(10_000)
     # The buyers of the other 999 shares lose nothing to her either: the operator alone withdraws it.

@@ -179,7 +179,7 @@ def test_window_keeps_only_the_last_epochs(world):
 
 def test_decay_by_gpu_age_reaches_zero(world):
     v = world.valuation
-    configure(world, (24, 1_500, 10_000, 1_000, 1_000_000, 5_000, 3_000))  # -100% a year
+    configure(world, (24, 1_500, 10_000, 1_000, 1_000_000, 5_000, 3_000) + LOOSE_GUARDS)  # -100% a year
     commissioned = world.suite.asset_registry.commissionedAtOf(world.asset_id)
     from tests.contracts.lending._world import warp
 
@@ -271,7 +271,7 @@ def test_retired_asset_targets_zero_and_the_bound_still_applies(world):
 
 def test_update_moves_by_at_most_the_bound_per_epoch(world):
     v, a = world.valuation, world.actors
-    configure(world, (24, 1_500, 0, 100, 1_000_000, 5_000, 3_000))  # 1% a epoch
+    configure(world, (24, 1_500, 0, 100, 1_000_000, 5_000, 3_000) + LOOSE_GUARDS)  # 1% a epoch
     four_epochs_of(world, usd(20))  # capitalised $1,051.20: ten times the anchor
     # The first anchoring since e0, four epochs later: ONE step of 1% of $100 -> $101 (not +4%).
     tx = v.update(world.asset_id, {"from": a.keeper})
@@ -356,7 +356,7 @@ def test_a_price_that_reached_zero_can_recover(world):
     """A zero anchor (a window of zero net revenue: a genuine outage) does not stick: from a zero anchor the
     step is a fraction of the target, so the price climbs back at the bounded pace once the asset earns."""
     v, a = world.valuation, world.actors
-    configure(world, (2, 1_500, 0, 10_000, 1_000_000, 5_000, 3_000))  # window 2, up to 100% per anchoring
+    configure(world, (2, 1_500, 0, 10_000, 1_000_000, 5_000, 3_000) + LOOSE_GUARDS)  # window 2, up to 100% an anchoring
     add_revenue(world, {world.e0: usd(2), world.e0 + 4: usd(2), world.e0 + 5: usd(2)})
     world.clock.goto(world.e0 + 4)
     report_and_settle(world, world.e0 + 3)
@@ -366,7 +366,7 @@ def test_a_price_that_reached_zero_can_recover(world):
     assert_event(tx, "PriceUpdated", emitter=v, assetId=world.asset_id, epoch=world.e0 + 4, price=0, target=0)
     assert ints(v.anchorOf(world.asset_id)) == (0, world.e0 + 4, True)
     # 50% per anchoring from now on (reconfiguring keeps the anchor, here 0).
-    configure(world, (2, 1_500, 0, 5_000, 1_000_000, 5_000, 3_000), usd(100))
+    configure(world, (2, 1_500, 0, 5_000, 1_000_000, 5_000, 3_000) + LOOSE_GUARDS, usd(100))
     assert ints(v.anchorOf(world.asset_id)) == (0, world.e0 + 4, True)
     # The GPUs earn again: e0+4 and e0+5 net $1.80 each -> target $105.12.
     world.clock.goto(world.e0 + 6)

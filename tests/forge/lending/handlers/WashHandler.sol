@@ -76,8 +76,9 @@ contract WashHandler is Test {
         leases.settleThrough(assetId, epoch);
         uint256 washNet = leases.settlementOf(assetId, epoch).net - honestNet;
         ghost_washNet += washNet;
-        uint256 supply = token.totalSupply();
-        ghost_washCost += Math.mulDiv(washNet, supply - token.balanceOf(washer) - _posted(washer), supply);
+        uint256 totalShares = token.totalSupply();
+        uint256 othersShares = totalShares - token.balanceOf(washer) - _posted(washer);
+        ghost_washCost += Math.mulDiv(washNet, othersShares, totalShares);
         ++ghost_epochs;
     }
 
