@@ -1,10 +1,12 @@
-"""A chain rollback (``evm_revert``, as a reorg deeper than the finality depth) that removes reports the outbox
-holds as confirmed: the daemon detects that the oracle's cursor is behind the outbox, re-opens them, says so
-loudly, and every epoch ends up on chain exactly once again - also when the daemon restarts in between."""
+"""Operating through chain trouble: a rollback (``evm_revert``, as a reorg deeper than the finality depth) that
+removes reports the outbox holds as confirmed - the daemon detects that the oracle's cursor is behind the outbox,
+re-opens them, says so loudly, and every epoch ends up on chain exactly once again, also when the daemon restarts
+in between - and a fee cap raised by SIGHUP on the running daemon."""
 
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,11 @@ from live_kit import (
     EPOCH,
     GENESIS,
     ChainTemplate,
+    DaemonProcess,
     assert_posted_exactly_once,
     daemon_settings,
     start_chain,
+    wait_for,
     write_settings,
 )
 
@@ -72,4 +76,28 @@ def test_reports_removed_by_a_rollback_are_reopened_and_posted_again_exactly_onc
         assert_posted_exactly_once(chain, reference, 1, outbox=tmp_path / "outbox.sqlite")
     finally:
         daemon.close()
+        chain.stop()
+
+
+def test_sighup_reloads_the_submission_settings_of_the_running_daemon(
+    tmp_path: Path, template: ChainTemplate, recording: Path
+) -> None:
+    """Raising the fee cap needed a restart: now the operator edits the file and sends SIGHUP."""
+    chain = start_chain(template, tmp_path / "chain", timestamp=GENESIS + 2 * EPOCH + 5)
+    settings = daemon_settings(tmp_path, chain=chain, source={"kind": "recording", "recording": {"path": str(recording)}})
+    daemon = DaemonProcess(write_settings(tmp_path, settings), tmp_path / "daemon.log").start()
+    try:
+        wait_for(lambda: chain.cursor(1) == chain.cursor(2) == 2, timeout=60, what="epochs 0-1 posted")
+        raised = {**settings, "submission": {**settings.get("submission", {}), "max_fee_per_gas_wei": 777 * 10**9}}
+        write_settings(tmp_path, raised)
+        daemon.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        (event,) = wait_for(
+            lambda: [e for e in daemon.events() if e.get("event") == "settings_reloaded"], timeout=30, what="reload"
+        )
+        assert event["changes"]["max_fee_per_gas_wei"][1] == str(777 * 10**9)
+        assert daemon.process.poll() is None  # still running: no restart
+        daemon.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        assert daemon.wait(20) == 0, daemon.tail()
+    finally:
+        daemon.kill()
         chain.stop()
