@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from oracle.aggregate import AggregationConfig
-from oracle.cosign import CosignServer, CosignService, PeerClient, collect_quorum
+from oracle.cosign import CosignServer, CosignService, NotReady, PeerClient, collect_quorum
 from oracle.daemon import EpochAggregator
 from oracle.eip712 import Eip712Domain, batch_digest, build_report_tree, root_digest
 from oracle.errors import CosignError, PeerRefused
@@ -357,3 +357,16 @@ def test_connections_over_the_cap_are_closed_at_once_and_slots_free_up(reports: 
             conn.close()
     finally:
         server.stop()
+
+
+def test_a_peer_refuses_a_report_that_may_still_change_until_its_horizon_passes() -> None:
+    """A GPU silent since before epoch 1's end: the peer answers 'not ready' rather than sign numbers a later
+    scrape could change; once its source covers the end plus the horizon it signs the outage as measured."""
+    gpu = ASSETS.assets[1].gpus[0]
+    silent = FleetSimulator(ASSETS, start_s=G - 600, end_s=G + 300, seed=5, vanished=[GpuWindow(gpu, G + 100, G + 400)])
+    early = EpochAggregator(silent, ASSETS, config=AggregationConfig(outage_after_ms=600_000))
+    with pytest.raises(NotReady, match=f"report 1/1 may still change: GPU\\(s\\) {gpu}"):
+        early.reports_for([(1, 1), (2, 1)])
+    assert set(early.reports_for([(2, 1)])) == {(2, 1)}  # the other asset is signed meanwhile
+    late = EpochAggregator(silent, ASSETS, config=AggregationConfig(outage_after_ms=60_000))
+    assert late.reports_for([(1, 1)])[(1, 1)].gpu_seconds < 2 * 60  # posted as measured: an outage
