@@ -266,7 +266,8 @@ def _main() -> int:
     parser.add_argument("--fleet-assets", type=int, default=FLEET_ASSETS, help="assets of 100 GPUs (bench --smoke: 10)")
     args = parser.parse_args()
     if args.fleet:
-        print(json.dumps(fleet(assets=args.fleet_assets)))
+        gpus = args.fleet_assets * GPUS_PER_ASSET
+        print(json.dumps(fleet(assets=args.fleet_assets, chunk_gpus=min(10_000, gpus))))
     if args.signing:
         print(json.dumps(signing(count=600 if args.small else 3_000, baseline_count=200 if args.small else 1_000)))
     return 0
