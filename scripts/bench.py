@@ -28,6 +28,7 @@ SECTIONS = ["shares", "oracle", "offchain", "leases", "lending", "valuation", "d
 SMOKE: dict[str, dict[str, object]] = {
     "shares": {"MANY": 20},
     "oracle": {"BATCH_SIZES": (1, 3, 5), "ROOT_LEAVES": 16},
+    "offchain": {"FLEET_ASSETS": 10},
     "leases": {"MANY": 5},
     "daemon": {"EPOCHS": 3},
 }

@@ -482,8 +482,11 @@ def _connect(args: argparse.Namespace, chain_id: int) -> Any:
         _price_transactions_for_node()
     if args.keystore is None:
         return accounts[0]
-    password = args.password_file.read_text().rstrip("\n") if args.password_file else None
-    return accounts.load(str(args.keystore.resolve()), password=password)
+    try:
+        password = args.password_file.read_text().rstrip("\n") if args.password_file else None
+        return accounts.load(str(args.keystore.resolve()), password=password)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"the deployer's keystore {args.keystore} cannot be used: {exc}") from None
 
 
 def _cli(argv: list[str] | None = None) -> int:
@@ -504,9 +507,6 @@ def _cli(argv: list[str] | None = None) -> int:
         deployer = _connect(args, chain_id)
     except (UsageError, NodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (OSError, ValueError) as exc:  # the keystore or its password
-        print(f"error: the deployer's keystore {args.keystore}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         suite = deploy_suite(deployer, config)

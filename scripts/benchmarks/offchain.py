@@ -115,7 +115,7 @@ def fleet(assets: int = FLEET_ASSETS, gpus_per_asset: int = GPUS_PER_ASSET, chun
 def _fleet_in_subprocess() -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--fleet"],
+        [sys.executable, str(Path(__file__).resolve()), "--fleet", "--fleet-assets", str(FLEET_ASSETS)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -263,9 +263,11 @@ def _main() -> int:
     parser.add_argument("--fleet", action="store_true")
     parser.add_argument("--signing", action="store_true")
     parser.add_argument("--small", action="store_true")
+    parser.add_argument("--fleet-assets", type=int, default=FLEET_ASSETS, help="assets of 100 GPUs (bench --smoke: 10)")
     args = parser.parse_args()
     if args.fleet:
-        print(json.dumps(fleet()))
+        gpus = args.fleet_assets * GPUS_PER_ASSET
+        print(json.dumps(fleet(assets=args.fleet_assets, chunk_gpus=min(10_000, gpus))))
     if args.signing:
         print(json.dumps(signing(count=600 if args.small else 3_000, baseline_count=200 if args.small else 1_000)))
     return 0

@@ -132,6 +132,11 @@ def test_deploy_on_a_non_local_chain_needs_a_token_with_code_a_keystore_and_forc
     keystore, password = tmp_path / "deployer.json", tmp_path / "deployer.pass"
     password.write_text("correct horse\n")
     keystore.write_text(json.dumps(Account.encrypt(DEV[1].key, "correct horse")))
+    wrong = tmp_path / "wrong.pass"
+    wrong.write_text("incorrect horse\n")
+    line = one_line_error(deploy("--rpc-url", url, "--out", str(tmp_path), "--settlement-token", token,
+                                 "--keystore", str(keystore), "--password-file", str(wrong)))
+    assert line.startswith(f"error: the deployer's keystore {keystore} cannot be used")
     args = ["--rpc-url", url, "--out", str(tmp_path), "--settlement-token", token, "--keystore", str(keystore),
             "--password-file", str(password)]
     result = deploy(*args)
