@@ -20,6 +20,9 @@ time; an *interval* runs from one valid scrape of a GPU to its next one, ``(t0, 
   1000; ``utilizationBps`` = sum(util_bps * delivered ms) // delivered ms, where each interval's utilisation
   is the value at its end quantised to 1 bps, and 0 when ``gpuSeconds`` is 0; ``energyWh`` = mJ //
   3_600_000. Everything is summed in exact integers (ms, mJ) and rounded down once, at the end.
+* **Outage horizon.** An interval that closes more than ``outage_after_ms`` (default 900 s) after an epoch's
+  end adds nothing to that epoch (its pieces in later epochs still count): the daemon posts an epoch with a
+  silent GPU once that horizon has passed, so a later scrape never changes a posted report.
 * **Completeness.** Only epochs that end at or before the last time the source covers are reported, from
   ``first_epoch`` (by default the epoch of the first time covered) on. Every asset of the map gets a report
   for every such epoch, all zeros if the meter saw nothing: an outage is reported, never skipped.
@@ -74,6 +77,7 @@ from oracle.sources.base import (
 )
 
 __all__ = [
+    "DEFAULT_OUTAGE_AFTER_MS",
     "MJ_PER_WH",
     "AggregationConfig",
     "aggregate",
@@ -85,6 +89,8 @@ logger = logging.getLogger(__name__)
 
 MJ_PER_WH = 3_600_000
 """Millijoules in one watt-hour."""
+DEFAULT_OUTAGE_AFTER_MS = 900_000
+"""The default outage horizon (15 minutes; see :attr:`AggregationConfig.outage_after_ms`)."""
 _MS_PER_S = 1000
 _INT64_MIN = np.iinfo(np.int64).min
 _SAFE_INT64 = 2**62
@@ -109,6 +115,9 @@ class AggregationConfig(BaseModel):
 
     scrape_interval_ms: int = Field(default=15_000, ge=1)
     chunk_scrapes: int = Field(default=1 << 20, ge=1)
+    outage_after_ms: int | None = Field(default=DEFAULT_OUTAGE_AFTER_MS, ge=0)
+    """The outage horizon: an interval that closes more than this after an epoch's end adds nothing to that
+    epoch (by then the daemon has posted it as measured: an outage). None: no horizon."""
 
     @classmethod
     def from_seconds(cls, scrape_interval_s: str | int | Decimal) -> AggregationConfig:
@@ -305,6 +314,9 @@ class _Run:
         self.rejections: list[Rejection] = list(source_rejections)
         self.rejected: Counter[RejectReason] = Counter(r.reason for r in source_rejections)
         self.accepted_scrapes = 0
+        self.gpu_first_ms = np.full(len(self.gpu_uuids), np.iinfo(np.int64).max, dtype=np.int64)
+        self.gpu_last_ms = np.full(len(self.gpu_uuids), _INT64_MIN, dtype=np.int64)
+        self.horizon_ms = config.outage_after_ms
 
     # --- reading columns ----------------------------------------------------------------------------
 
@@ -559,6 +571,9 @@ class _Run:
     ) -> None:
         """Add the intervals between consecutive valid scrapes (rows sorted by GPU, then time; each GPU's
         rows contiguous) to the cells."""
+        if g.size:
+            np.minimum.at(self.gpu_first_ms, g, t)
+            np.maximum.at(self.gpu_last_ms, g, t)
         if g.size < 2 or self.n_epochs == 0:
             return
         same = g[1:] == g[:-1]
@@ -623,6 +638,13 @@ class _Run:
             )
         p_reset = reset[src] & (epoch == ep1[src])  # a reset is seen at the interval's end
         cell = a[src] * self.n_epochs + (epoch - self.first_epoch)
+        if self.horizon_ms is not None:
+            # The outage horizon: an interval that closes too long after an epoch's end adds nothing to it.
+            late = end > epoch_start + self.epoch_ms + self.horizon_ms
+            if late.any():
+                keep = ~late
+                cell, p_ms, p_energy, p_reset = cell[keep], p_ms[keep], p_energy[keep], p_reset[keep]
+                src, p_start, p_end = src[keep], p_start[keep], p_end[keep]
         self._add(cell, p_ms, healthy[src], u[src], p_energy, p_reset, a[src], p_start, p_end)
 
     def _add(
@@ -731,6 +753,11 @@ class _Run:
             readings_accepted=accepted,
             covered_from_ms=self.covered_from_ms,
             covered_until_ms=self.covered_until_ms,
+            gpu_span_ms={
+                uuid: (int(self.gpu_first_ms[i]), int(self.gpu_last_ms[i]))
+                for i, uuid in enumerate(self.gpu_uuids)
+                if self.gpu_last_ms[i] != _INT64_MIN
+            },
         )
 
 

@@ -30,6 +30,7 @@ from web3.exceptions import TransactionNotFound, Web3Exception
 
 from oracle.errors import ChainUnavailable, ConfigError, InputFileError, SubmissionError, TransactionRejected
 from oracle.models import Report
+from oracle.redact import scrub
 from oracle.signer import Signature, Signer, SignerSignature
 
 __all__ = [
@@ -250,6 +251,7 @@ class ChainClient:
         self.lease_market = to_checksum_address(lease_market) if lease_market else None
         self._retries = retries
         self._stop = stop or threading.Event()
+        self._url = rpc_url
         self.w3 = w3 or Web3(
             Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
         )
@@ -265,9 +267,9 @@ class ChainClient:
             try:
                 return call()
             except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, OSError) as exc:
-                reason = f"{type(exc).__name__}: {_short(exc)}"
+                reason = f"{type(exc).__name__}: {_short(scrub(str(exc), self._url))}"
             except requests.HTTPError as exc:
-                reason = f"HTTP error: {_short(exc)}"
+                reason = f"HTTP error: {_short(scrub(str(exc), self._url))}"
             if attempt >= self._retries or self._stop.is_set():
                 raise ChainUnavailable(method, reason)
             delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
@@ -509,7 +511,7 @@ class ChainClient:
             try:
                 self.w3.eth.send_raw_transaction(raw)
             except Web3Exception as exc:
-                message = _short(exc)
+                message = _short(scrub(str(exc), self._url))
                 raise TransactionRejected(tx_hash, _rejection_kind(message), message) from None
 
         self._rpc("eth_sendRawTransaction", run)
@@ -609,6 +611,6 @@ def _rejection_kind(message: str) -> str:
     return "other"
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | str) -> str:
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "..."

@@ -63,6 +63,13 @@ def _register_aggregate(subparsers: argparse._SubParsersAction[argparse.Argument
         help="recording format (default: auto, OpenMetrics when the file ends with '# EOF')",
     )
     parser.add_argument("--first-epoch", type=int, help="first epoch to report (default: the recording's first)")
+    parser.add_argument(
+        "--outage-after",
+        default="900",
+        metavar="SECONDS",
+        help="outage horizon, as the daemon's source.outage_after_s: an interval closing more than this after an "
+        "epoch's end adds nothing to it (default: 900; 'none': no horizon)",
+    )
     parser.set_defaults(handler=_aggregate)
 
 
@@ -72,6 +79,14 @@ def _aggregate(args: argparse.Namespace) -> int:
     from oracle.sources.recording import RecordingSource
 
     config = AggregationConfig.from_seconds(args.scrape_interval)
+    horizon = str(args.outage_after).strip().lower()
+    if horizon == "none":
+        config = config.model_copy(update={"outage_after_ms": None})
+    elif horizon.isdigit():
+        config = config.model_copy(update={"outage_after_ms": int(horizon) * 1000})
+    else:
+        sys.stderr.write(f"wellhead-oracle aggregate: --outage-after {args.outage_after!r}: whole seconds or 'none'\n")
+        return EXIT_USAGE
     assets = load_asset_map(args.assets)
     windows = load_curtailments(args.curtailments) if args.curtailments is not None else []
     batch = RecordingSource(args.metrics, fmt=args.format).fetch()
@@ -155,10 +170,10 @@ def _register_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _run(args: argparse.Namespace) -> int:
     from oracle.daemon import Daemon
-    from oracle.metrics import OpsServer, configure_logging
+    from oracle.metrics import OpsServer
 
     settings = _settings_from(args)
-    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    _daemon_logging(settings)
     stop = threading.Event()
     _on_signals(stop)
     try:
@@ -166,6 +181,8 @@ def _run(args: argparse.Namespace) -> int:
     except SigningError as exc:
         sys.stderr.write(f"wellhead-oracle run: error: {exc}\n")
         return EXIT_USAGE
+    daemon.settings_loader = lambda: _settings_from(args)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
     ops: OpsServer | None = None
     try:
         try:
@@ -192,6 +209,18 @@ def _run(args: argparse.Namespace) -> int:
         if ops is not None:
             ops.stop()
         daemon.close()
+
+
+def _daemon_logging(settings: Any) -> None:
+    """JSON (or text) logs as the settings say, with the URLs that may carry credentials scrubbed from every
+    record, then the settings' warnings (so that they are JSON like the rest)."""
+    from oracle.metrics import configure_logging
+    from oracle.redact import register_secret_url
+
+    for url in settings.secret_urls():
+        register_secret_url(url)
+    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    settings.log_warnings()
 
 
 def _on_signals(stop: threading.Event) -> None:
@@ -221,12 +250,17 @@ def _register_status(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _status(args: argparse.Namespace) -> int:
     from oracle.daemon import status_report
+    from oracle.redact import register_secret_url
 
-    report = status_report(_settings_from(args))
+    settings = _settings_from(args)
+    for url in settings.secret_urls():
+        register_secret_url(url)
+    report = status_report(settings)
     out = sys.stdout
+    code = EXIT_UNREACHABLE if "chainError" in report else EXIT_OK  # monitoring must see an unreachable node
     if args.json:
         out.write(json.dumps(report, indent=1) + "\n")
-        return EXIT_OK
+        return code
     out.write(f"oracle {report['oracle']} on chain {report['chainId']}")
     if "chainTime" in report:
         out.write(f" (block {report['block']}, time {report['chainTime']})")
@@ -261,6 +295,55 @@ def _status(args: argparse.Namespace) -> int:
                 f"  epoch {root['epoch']} {root['state']} {root['root']} "
                 f"reports {root['posted']}/{root['reportCount']} posted\n"
             )
+    return code
+
+
+# --- outage ------------------------------------------------------------------------------------------------
+
+
+def _register_outage(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "outage",
+        help="declare an outage: let the daemon post an asset's held epochs as measured now",
+        description=(
+            "An epoch in which a GPU has not scraped since before its end is held unsigned until the GPU scrapes "
+            "again or source.outage_after_s passes. This records, in the outbox's audit trail, that the asset's "
+            "epochs through --through-epoch are an outage: the running daemon posts them as measured at its next "
+            "step (the GPUs' silent intervals add nothing to them)."
+        ),
+    )
+    _add_settings_flags(parser)
+    parser.add_argument("--asset", type=int, required=True, help="the asset id")
+    parser.add_argument("--through-epoch", type=int, required=True, help="the last epoch declared an outage")
+    parser.add_argument("--note", default="", help="why (kept in the audit trail)")
+    parser.set_defaults(handler=_outage)
+
+
+def _outage(args: argparse.Namespace) -> int:
+    import getpass
+
+    from oracle.assets import load_asset_map
+    from oracle.daemon.aggregation import OUTAGE_EVENT
+    from oracle.outbox import Outbox
+
+    settings = _settings_from(args)
+    assets = load_asset_map(settings.assets.map)
+    if args.asset not in assets.assets:
+        sys.stderr.write(f"wellhead-oracle outage: asset {args.asset} is not in the asset map {settings.assets.map}\n")
+        return EXIT_USAGE
+    if args.through_epoch < 0:
+        sys.stderr.write(f"wellhead-oracle outage: --through-epoch {args.through_epoch} is negative\n")
+        return EXIT_USAGE
+    outbox = Outbox(settings.outbox.path)
+    try:
+        detail = {"asset": args.asset, "throughEpoch": args.through_epoch, "by": getpass.getuser(), "note": args.note}
+        outbox.record_event(OUTAGE_EVENT, detail, asset_id=args.asset, epoch=args.through_epoch)
+    finally:
+        outbox.close()
+    sys.stdout.write(
+        f"asset {args.asset}: epochs through {args.through_epoch} declared an outage; the daemon posts them at its "
+        "next step\n"
+    )
     return EXIT_OK
 
 
@@ -279,17 +362,15 @@ def _register_cosign(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _cosign(args: argparse.Namespace) -> int:
-    from oracle.aggregate import AggregationConfig
     from oracle.assets import load_asset_map, load_curtailments
     from oracle.chain import load_deployment
     from oracle.cosign import CosignServer, CosignService
-    from oracle.daemon import EpochAggregator, build_signers, build_source
-    from oracle.metrics import configure_logging
+    from oracle.daemon import build_aggregator, build_signers, build_source
 
     if args.port is not None:
         args.overrides.append(f"cosign.listen_port={args.port}")
     settings = _settings_from(args)
-    configure_logging(settings.ops.log_level, settings.ops.log_format)
+    _daemon_logging(settings)
     assets = load_asset_map(settings.assets.map)
     windows = load_curtailments(settings.assets.curtailments) if settings.assets.curtailments else []
     deployment = load_deployment(
@@ -306,14 +387,7 @@ def _cosign(args: argparse.Namespace) -> int:
         sys.stderr.write("wellhead-oracle cosign: error: no local signer (signers.keystores)\n")
         return EXIT_USAGE
     source = build_source(settings, assets)
-    aggregator = EpochAggregator(
-        source,
-        assets,
-        config=AggregationConfig(scrape_interval_ms=settings.source.scrape_interval_ms),
-        curtailments=windows,
-        lookback_ms=settings.source.lookback_s * 1000,
-        grace_ms=settings.source.grace_ms,
-    )
+    aggregator = build_aggregator(settings, source, assets, windows)
     service = CosignService(
         chain_id=settings.chain.chain_id,
         oracle=deployment.oracle,
@@ -322,7 +396,16 @@ def _cosign(args: argparse.Namespace) -> int:
         known_assets=set(assets.assets),
     )
     token = settings.cosign.auth_token.get_secret_value() if settings.cosign.auth_token else None
-    server = CosignServer(service, host=settings.cosign.listen_host, port=settings.cosign.listen_port, auth_token=token)
+    c = settings.cosign
+    server = CosignServer(
+        service,
+        host=c.listen_host,
+        port=c.listen_port,
+        auth_token=token,
+        read_timeout_s=c.read_timeout_s,
+        max_body_bytes=c.max_body_bytes,
+        max_connections=c.max_connections,
+    )
     stop = threading.Event()
     _on_signals(stop)
     server.start()
@@ -475,6 +558,7 @@ COMMANDS: list[Register] = [
     _register_aggregate,
     _register_run,
     _register_status,
+    _register_outage,
     _register_cosign,
     _register_nvml_probe,
     _register_simulate,
@@ -520,6 +604,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from oracle.redact import SecretFilter
+
+    for handler_ in logging.getLogger().handlers:
+        handler_.addFilter(SecretFilter())
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -30,8 +30,11 @@ posts exactly ``threshold`` signatures ordered by address (:func:`oracle.signer.
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -285,39 +288,132 @@ class CosignService:
 
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""The largest request a peer reads (an epoch's root request carries every leaf: ~150 bytes per asset)."""
+"""The largest request a peer reads by default (an epoch's root request carries every leaf: ~150 bytes per
+asset, so 64 MiB is about 400,000 assets)."""
+READ_TIMEOUT_S = 30.0
+"""By default, a request (headers and body) must arrive within this long, however it trickles in."""
+MAX_CONNECTIONS = 32
+"""Connections served at once by default; more are closed at once (slow clients cannot exhaust threads)."""
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with at most ``max_connections`` requests in flight (one thread each)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            logger.warning(
+                "co-signing: %s refused, every connection slot is busy",
+                client_address[0],
+                extra={"event": "cosign_busy", "client": client_address[0]},
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class CosignServer:
     """Serves a :class:`CosignService` on ``POST /v1/sign`` and ``POST /v1/sign-root`` (and ``GET /health``)
     from a background thread.
 
+    It faces the network, so it bounds what a client can take: the bearer token is compared in constant time
+    (``hmac.compare_digest``) before the body is read; a request must announce its ``Content-Length`` (411
+    otherwise), at most ``max_body_bytes`` (413); headers and body must arrive within ``read_timeout_s``
+    however slowly they trickle in (a slow-loris client is cut off); at most ``max_connections`` are served
+    at once, more are closed at once; one request per connection (HTTP/1.0).
+
     Args:
         auth_token: when set, requests need ``Authorization: Bearer <token>``.
+        read_timeout_s: the time a client has to send a whole request.
+        max_body_bytes: the largest body read.
+        max_connections: connections served at once.
     """
 
     def __init__(
-        self, service: CosignService, *, host: str = "127.0.0.1", port: int = 0, auth_token: str | None = None
+        self,
+        service: CosignService,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth_token: str | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         self.service = service
         server = self
+        expected = f"Bearer {auth_token}".encode() if auth_token else None
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = read_timeout_s  # each socket read; the watchdog below bounds the whole request
+
+            def setup(self) -> None:
+                super().setup()
+                self._watchdog = threading.Timer(read_timeout_s, self._cut_off)
+                self._watchdog.daemon = True
+                self._watchdog.start()
+
+            def finish(self) -> None:
+                self._watchdog.cancel()
+                super().finish()
+
+            def _cut_off(self) -> None:
+                """The request did not arrive in time: close the socket under the reading thread."""
+                logger.warning(
+                    "co-signing: %s sent no complete request within %.0fs: connection closed",
+                    self.client_address[0],
+                    read_timeout_s,
+                    extra={"event": "cosign_read_timeout", "client": self.client_address[0]},
+                )
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 route = self.path.split("?", 1)[0]
                 handlers = {"/v1/sign": server.service.handle, "/v1/sign-root": server.service.handle_root}
                 if route not in handlers:
+                    self._watchdog.cancel()
                     self._send(404, {"error": "not found"})
                     return
-                if auth_token and self.headers.get("Authorization") != f"Bearer {auth_token}":
+                given = self.headers.get("Authorization", "").encode()
+                if expected is not None and not hmac.compare_digest(given, expected):
+                    self._watchdog.cancel()
                     self._send(401, {"error": "unauthorised"})
                     return
+                declared = self.headers.get("Content-Length")
+                if declared is None or not declared.strip().isdigit():
+                    self._watchdog.cancel()
+                    self._send(411, {"error": "length_required", "detail": "send a Content-Length"})
+                    return
+                length = int(declared)
+                if length > max_body_bytes:
+                    self._watchdog.cancel()
+                    self._send(413, {"error": "too_large", "detail": f"at most {max_body_bytes} bytes"})
+                    return
                 try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                    if length > MAX_BODY_BYTES:
-                        self._send(413, {"error": "too_large", "detail": f"at most {MAX_BODY_BYTES} bytes"})
-                        return
-                    body = json.loads(self.rfile.read(length) or b"null")
+                    raw = self.rfile.read(length)
+                except OSError:
+                    return  # cut off by the watchdog, or the client went away
+                self._watchdog.cancel()
+                if len(raw) < length:
+                    return  # the connection closed before the body arrived: nobody to answer
+                try:
+                    body = json.loads(raw or b"null")
                 except (ValueError, json.JSONDecodeError):
                     self._send(400, {"error": "malformed", "detail": "not JSON"})
                     return
@@ -329,6 +425,7 @@ class CosignServer:
                 self._send(status, answer)
 
             def do_GET(self) -> None:  # noqa: N802
+                self._watchdog.cancel()
                 if self.path.split("?", 1)[0] == "/health":
                     self._send(200, {"status": "ok", "signers": [s.address for s in server.service.signers]})
                 else:
@@ -336,17 +433,19 @@ class CosignServer:
 
             def _send(self, code: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    logger.debug("co-signing: the client went away before the answer")
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 logger.debug("cosign %s", format % args)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _BoundedServer((host, port), Handler, max_connections)
         self._thread: threading.Thread | None = None
 
     @property

@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["HealthState", "JsonFormatter", "OpsServer", "OracleMetrics", "configure_logging"]
+from oracle.redact import SecretFilter
+
+__all__ = ["HealthState", "JsonFormatter", "LogThrottle", "OpsServer", "OracleMetrics", "configure_logging"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,24 @@ class OracleMetrics:
         self.proofs_posted = Counter(
             "oracle_proofs_posted",
             "Reports landed on chain by this daemon's proveReports transactions (also in reports_posted).",
+            registry=r,
+        )
+        self.held_assets = Gauge(
+            "oracle_held_assets",
+            "Assets whose next epoch is held unsigned: one of their GPUs has not scraped since before the "
+            "epoch's end and the outage horizon has not passed.",
+            registry=r,
+        )
+        self.outages_posted = Counter(
+            "oracle_outages_posted",
+            "Asset epochs aggregated as measured while a GPU was silent (an outage), by why: the horizon "
+            "passed or an operator declared it.",
+            ["why"],
+            registry=r,
+        )
+        self.reports_reopened = Counter(
+            "oracle_reports_reopened",
+            "Reports the outbox held as on chain that a chain rollback (reorg) removed: posted again.",
             registry=r,
         )
         self.keeper_settled = Counter(
@@ -277,9 +298,42 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 body[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            body["exc"] = record.exc_text  # already formatted (and scrubbed of secrets by SecretFilter)
+        elif record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
+
+
+class LogThrottle:
+    """Rate-limits a log line that a persisting condition would repeat on every poll (a stuck transaction).
+
+    The first occurrence of a key is logged; repeats are logged at most once per ``interval_s``, saying how many
+    were held back in between. :meth:`forget` a key once the condition is over, so that a new one logs at once.
+
+    Args:
+        interval_s: the least time between two lines of one key.
+        clock: monotonic seconds (tests inject one).
+    """
+
+    def __init__(self, interval_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._state: dict[Hashable, tuple[float, int]] = {}
+
+    def allow(self, key: Hashable) -> int | None:
+        """None to hold this line back; else how many lines of ``key`` were held back since the last one."""
+        now = self._clock()
+        last = self._state.get(key)
+        if last is None or now - last[0] >= self.interval_s:
+            self._state[key] = (now, 0)
+            return 0 if last is None else last[1]
+        self._state[key] = (last[0], last[1] + 1)
+        return None
+
+    def forget(self, key: Hashable) -> None:
+        """The condition is over: the next line of ``key`` is logged at once."""
+        self._state.pop(key, None)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -292,6 +346,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())
     root.addHandler(handler)
     root.setLevel(level)
     logging.Formatter.converter = time.gmtime

@@ -241,6 +241,9 @@ class AggregationResult(_CamelModel):
     """Earliest time the source covered (Unix ms), None when it delivered nothing."""
     covered_until_ms: int | None
     """Latest time the source covered (Unix ms): epochs ending after it are incomplete and not reported."""
+    gpu_span_ms: dict[str, tuple[int, int]] = Field(default_factory=dict, exclude=True)
+    """Per GPU UUID of the map: the first and last valid scrape (Unix ms) in what was aggregated; a GPU with
+    none is absent. The daemon reads it to tell whether an epoch's intervals are all closed."""
 
     @property
     def readings_rejected(self) -> int:

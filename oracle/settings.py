@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from oracle.errors import SettingsError
+from oracle.redact import redacted_url
 
 __all__ = [
     "AssetsSettings",
@@ -121,13 +122,10 @@ class ChainSettings(_Section):
         return self
 
     def redacted_url(self) -> str:
-        """The RPC URL without its path and query (where providers put API keys)."""
+        """The RPC URL without its user-info, path and query (where providers put API keys)."""
         if self.rpc_url is None:
             return "(none)"
-        raw = self.rpc_url.get_secret_value()
-        scheme, sep, rest = raw.partition("://")
-        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-        return f"{scheme}{sep}{host}" + ("/..." if "/" in rest.strip("/") else "")
+        return redacted_url(self.rpc_url.get_secret_value())
 
 
 # --- signers -----------------------------------------------------------------------------------------
@@ -265,7 +263,16 @@ class SourceSettings(_Section):
     (an exporter gap up to this long included) still counts its share of energy."""
     grace_s: Decimal | None = None
     """How long after an epoch's end the source must have data before the epoch is aggregated, and how far
-    past the end readings are used (default: one scrape interval)."""
+    past the end readings are fetched first (default: one scrape interval)."""
+    outage_after_s: int | None = Field(default=900, ge=0)
+    """The outage horizon. An asset's epoch in which a GPU has no scrape at or after the epoch's end yet (an
+    exporter gap, a GPU gone, no series at all) is held unsigned until the GPU scrapes again or the source
+    covers the epoch's end plus this long; then it is posted as measured (an outage), and an interval that
+    closes later adds nothing to it. ``wellhead-oracle outage`` releases held epochs sooner. Every member of a
+    quorum must use the same value; ``oracle aggregate --outage-after`` applies the same rule."""
+    max_lookback_s: int = Field(default=86_400, ge=0)
+    """How far before an epoch's start a GPU's previous scrape is looked for when the first window has none
+    (an exporter gap straddling the start longer than this loses its part before the limit)."""
     prometheus: PrometheusSettings | None = None
     recording: RecordingSettings | None = None
     nvml: NvmlSettings | None = None
@@ -296,6 +303,11 @@ class SourceSettings(_Section):
     def grace_ms(self) -> int:
         """The grace period in ms (default one scrape interval)."""
         return int((self.grace_s if self.grace_s is not None else self.scrape_interval_s) * 1000)
+
+    @property
+    def outage_after_ms(self) -> int | None:
+        """The outage horizon in ms (None: none, held epochs wait for a scrape or an operator)."""
+        return None if self.outage_after_s is None else self.outage_after_s * 1000
 
 
 class AssetsSettings(_Section):
@@ -389,7 +401,13 @@ class CosignSettings(_Section):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=9470, ge=0, le=65535)
     auth_token: SecretStr | None = None
-    """When set, ``oracle cosign`` requires ``Authorization: Bearer <token>``."""
+    """When set, ``oracle cosign`` requires ``Authorization: Bearer <token>`` (compared in constant time)."""
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    """``oracle cosign``: a client must send its whole request within this long (slow clients are cut off)."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """``oracle cosign``: the largest request body read."""
+    max_connections: int = Field(default=32, ge=1)
+    """``oracle cosign``: connections served at once (more are closed at once)."""
 
 
 # --- the whole -----------------------------------------------------------------------------------------
@@ -447,6 +465,23 @@ class OracleSettings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+    def secret_urls(self) -> list[str]:
+        """URLs that may carry credentials (the RPC node's, Prometheus'): never shown whole."""
+        urls = [self.chain.rpc_url.get_secret_value()] if self.chain.rpc_url is not None else []
+        if self.source.prometheus is not None:
+            urls.append(self.source.prometheus.url)
+        return urls
+
+    def log_warnings(self) -> None:
+        """Log what is risky in these settings (once logging is configured, so that it is JSON like the rest)."""
+        if self.signers.dev_key_env:
+            logger.warning(
+                "DEVELOPMENT KEY CONFIGURED: signers.dev_key_env=%s reads a raw private key from the environment; "
+                "never do this in production (use signers.keystores)",
+                self.signers.dev_key_env,
+                extra={"event": "dev_key_configured"},
+            )
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``section.field=value`` (a ``--set`` flag) as a key path and a value; the value is read as a TOML
     value when it is one (``3``, ``true``, ``"x"``, ``[1, 2]``), else kept as a string.
@@ -494,13 +529,6 @@ def load_settings(config_file: str | Path | None = None, overrides: dict[str, An
         raise SettingsError(_problems(exc)) from None
     finally:
         _TOML_DATA.reset(token)
-    if settings.signers.dev_key_env:
-        logger.warning(
-            "DEVELOPMENT KEY CONFIGURED: signers.dev_key_env=%s reads a raw private key from the environment; "
-            "never do this in production (use signers.keystores)",
-            settings.signers.dev_key_env,
-            extra={"event": "dev_key_configured"},
-        )
     return settings
 
 

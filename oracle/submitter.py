@@ -22,13 +22,16 @@ from typing import Literal, TypeVar
 
 from oracle.chain import BlockView, ChainClient, sign_transaction
 from oracle.errors import SubmissionError, TransactionRejected
-from oracle.metrics import OracleMetrics
+from oracle.metrics import LogThrottle, OracleMetrics
 from oracle.outbox import Outbox, TxRow
 from oracle.signer import Signer
 
 __all__ = ["FeePolicy", "FitResult", "TxManager", "TxOutcome", "fit_first_group"]
 
 logger = logging.getLogger(__name__)
+
+REPEAT_LOG_INTERVAL_S = 600.0
+"""A stuck transaction's repeated refusal or capped replacement is logged at most once per this long."""
 
 T = TypeVar("T")
 
@@ -181,6 +184,24 @@ class TxManager:
         self.gas_cap = gas_cap
         self.metrics = metrics or OracleMetrics()
         self._crash = crash_hook
+        self._throttle = LogThrottle(REPEAT_LOG_INTERVAL_S)
+
+    def configure(
+        self,
+        fees: FeePolicy,
+        *,
+        replace_after_blocks: int,
+        confirmations: int,
+        gas_margin_percent: int,
+        gas_cap: int,
+    ) -> None:
+        """Apply reloaded submission settings: the next transaction, replacement and reconciliation use them
+        (a transaction stuck under the old fee cap is replaced at the next reconciliation)."""
+        self.fees = fees
+        self.replace_after_blocks = replace_after_blocks
+        self.confirmations = confirmations
+        self.gas_margin_percent = gas_margin_percent
+        self.gas_cap = gas_cap
 
     @property
     def address(self) -> str:
@@ -296,13 +317,22 @@ class TxManager:
                 self.outbox.note_broadcast(tx.id)
                 return self.outbox.transaction(tx.id)
             self.outbox.note_broadcast(tx.id, f"{exc.kind}: {exc.reason}")
-            logger.warning(
-                "node refused transaction %s (nonce %d): %s",
-                tx.tx_hash,
-                tx.nonce,
-                exc.reason,
-                extra={"event": "tx_refused", "tx": tx.tx_hash, "nonce": tx.nonce, "kind": exc.kind},
-            )
+            held_back = self._throttle.allow(("tx_refused", tx.tx_hash, exc.kind))
+            if held_back is not None:
+                logger.warning(
+                    "node refused transaction %s (nonce %d): %s%s",
+                    tx.tx_hash,
+                    tx.nonce,
+                    exc.reason,
+                    _repeats(held_back),
+                    extra={
+                        "event": "tx_refused",
+                        "tx": tx.tx_hash,
+                        "nonce": tx.nonce,
+                        "kind": exc.kind,
+                        "repeats": held_back,
+                    },
+                )
             if exc.kind == "nonce_too_low" and self.chain.receipt(tx.tx_hash) is None:
                 # Nothing of ours with this nonce can land any more; reconciliation finds out who used it.
                 latest = self.chain.nonce(self.address, "latest")
@@ -394,13 +424,21 @@ class TxManager:
             tx.max_fee_per_gas, tx.max_priority_fee_per_gas, head.base_fee, self.chain.max_priority_fee()
         )
         if fees is None:
-            logger.error(
-                "cannot replace transaction %s (%s): the fee caps leave no room for a +%s%% bump",
-                tx.tx_hash,
-                why,
-                self.fees.bump_percent,
-                extra={"event": "tx_replacement_capped", "tx": tx.tx_hash, "nonce": tx.nonce},
-            )
+            held_back = self._throttle.allow(("tx_replacement_capped", tx.tx_hash))
+            if held_back is not None:
+                logger.error(
+                    "cannot replace transaction %s (%s): the fee caps leave no room for a +%s%% bump%s",
+                    tx.tx_hash,
+                    why,
+                    self.fees.bump_percent,
+                    _repeats(held_back),
+                    extra={
+                        "event": "tx_replacement_capped",
+                        "tx": tx.tx_hash,
+                        "nonce": tx.nonce,
+                        "repeats": held_back,
+                    },
+                )
             return None
         max_fee, priority = fees
         tx_id = self._sign_and_store(
@@ -426,3 +464,7 @@ class TxManager:
             extra={"event": "tx_replaced", "tx": tx.tx_hash, "nonce": tx.nonce, "max_fee": max_fee, "tip": priority},
         )
         return self._broadcast(self.outbox.transaction(tx_id))
+
+
+def _repeats(held_back: int) -> str:
+    return f" (again; {held_back} more like it held back)" if held_back else ""

@@ -9,12 +9,14 @@ A step runs these stages, one module each, in this order (read them in this orde
 2. **reconcile** (:mod:`oracle.daemon.reconcile`): pending transactions (mined, dropped because their nonce
    was taken, replaced when stuck, rebroadcast when the node forgot them - see :mod:`oracle.submitter`);
    reports below an asset's on-chain cursor that no transaction of ours landed are marked done elsewhere and
-   compared with ours.
+   compared with ours; reports the outbox holds as on chain above a cursor (a chain rollback) are re-opened.
 3. **aggregate** (:mod:`oracle.daemon.aggregation`, rules in :mod:`oracle.daemon.epochs`): every epoch that
    is *ready* (the chain's time is past its end and the source covers its end plus the grace period) and not
    yet in the outbox, from the asset's cursor on: this is how the daemon catches up after downtime. Each epoch
-   is computed from the fixed window ``[start - lookback, end + grace]``, so anyone with the same data gets the
-   same numbers. Reports and rejected readings are committed to the outbox before anything is signed.
+   is exactly what ``oracle aggregate`` gives for the same data (its window widens over long exporter gaps), so
+   anyone with the same data gets the same numbers; an epoch with a GPU silent since before its end is held
+   until the GPU scrapes again, the outage horizon passes or an operator declares the outage. Reports and
+   rejected readings are committed to the outbox before anything is signed.
 4. **sign** (:mod:`oracle.daemon.signing`): the local signers and, below the threshold, the co-signing peers.
 5. **post** (:mod:`oracle.daemon.posting`): one transaction in flight at a time, by one of two strategies
    behind one interface: signed batches (:mod:`oracle.daemon.batch_posting`, ``submission.mode = "batch"``)
@@ -33,7 +35,7 @@ from __future__ import annotations
 from oracle.daemon.context import ChainView, StageContext
 from oracle.daemon.epochs import EpochAggregator, EpochResults, source_coverage_ms
 from oracle.daemon.loop import Daemon
-from oracle.daemon.parts import CRASH_ENV, build_peers, build_signers, build_source, crash_hook_from_env
+from oracle.daemon.parts import CRASH_ENV, build_aggregator, build_peers, build_signers, build_source, crash_hook_from_env
 from oracle.daemon.status import status_report
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "EpochAggregator",
     "EpochResults",
     "StageContext",
+    "build_aggregator",
     "build_peers",
     "build_signers",
     "build_source",

@@ -16,12 +16,14 @@ from oracle.eip712 import report_struct_hash
 from oracle.errors import SourceError
 
 from oracle.daemon.context import ChainView, StageContext
-from oracle.daemon.epochs import EpochResults
+from oracle.daemon.epochs import EpochResults, source_coverage_ms
 
-__all__ = ["Aggregation"]
+__all__ = ["OUTAGE_EVENT", "Aggregation"]
 
 logger = logging.getLogger(__name__)
 
+OUTAGE_EVENT = "outage_declared"
+"""The outbox event an operator's ``wellhead-oracle outage`` records (detail: asset, throughEpoch, note)."""
 _SHOWN_REJECTIONS = 100
 """Rejected readings logged one by one per step; the rest are counted (all are in the quarantine table)."""
 
@@ -36,6 +38,8 @@ class Aggregation:
     def __init__(self, ctx: StageContext, source_name: str) -> None:
         self.ctx = ctx
         self.source_name = source_name
+        self.held: dict[int, tuple[int, list[str]]] = {}
+        """assetId -> (its held epoch, the GPUs silent since before its end)."""
 
     def run(self, view: ChainView | None, known: ChainView | None) -> None:
         """Aggregate every ready epoch not yet in the outbox.
@@ -60,21 +64,88 @@ class Aggregation:
         lo = min(need.values())
         started = time.monotonic()
         try:
-            ready = ctx.aggregator.ready_through(chain_time)
+            coverage = source_coverage_ms(ctx.aggregator.source)
+            self.source_up()
+            ready = ctx.aggregator.ready_through(chain_time, coverage)
             if ready is None:
-                return  # nothing due: the source's state is whatever the last fetch showed
+                return  # nothing due
             hi = min(ready, lo + ctx.settings.submission.max_epochs_per_step - 1)
             if ctx.settings.until_epoch is not None:
                 hi = min(hi, ctx.settings.until_epoch)
             if hi < lo:
                 return
-            results = ctx.aggregator.compute(lo, hi)
+            results = ctx.aggregator.compute(lo, hi, coverage_ms=coverage)
         except SourceError as exc:
             self.source_down(exc)
             return
         ctx.metrics.aggregation_duration.observe(time.monotonic() - started)
-        self.source_up()
-        self._store(results, need)
+        self._store(results, need, self._hold(results, need, hi))
+
+    def _hold(self, results: EpochResults, need: dict[int, int], hi: int) -> dict[int, int]:
+        """Per asset, the epochs to store: from ``need`` up to (not including) its first held epoch.
+
+        An epoch in which a GPU of the asset has not scraped since before the epoch's end may still change: it
+        is held unless the source covers its end plus the outage horizon, or an operator declared the outage
+        (``wellhead-oracle outage``). Returns assetId -> the first epoch *not* stored."""
+        ctx = self.ctx
+        declared = self.declared_outages()
+        stop: dict[int, int] = {}
+        held: dict[int, tuple[int, list[str]]] = {}
+        for asset_id in ctx.asset_ids:
+            stop[asset_id] = hi + 1
+            for epoch in range(need[asset_id], hi + 1):
+                gpus = results.open_gpus.get((asset_id, epoch))
+                if not gpus:
+                    continue
+                why = (
+                    "horizon"
+                    if ctx.aggregator.past_horizon(epoch, results.coverage_ms)
+                    else "operator" if declared.get(asset_id, -1) >= epoch else None
+                )
+                if why is None:
+                    stop[asset_id] = epoch
+                    held[asset_id] = (epoch, gpus)
+                    break
+                ctx.metrics.outages_posted.labels(why=why).inc()
+                logger.warning(
+                    "asset %d epoch %d aggregated as an outage (%s): GPU(s) %s silent since before its end",
+                    asset_id,
+                    epoch,
+                    "the outage horizon passed" if why == "horizon" else "declared by an operator",
+                    ", ".join(gpus),
+                    extra={"event": "outage_posted", "asset": asset_id, "epoch": epoch, "why": why, "gpus": gpus},
+                )
+        for asset_id, (epoch, gpus) in held.items():
+            if self.held.get(asset_id, (None,))[0] != epoch:
+                logger.warning(
+                    "asset %d epoch %d held unsigned: GPU(s) %s have not scraped since before its end",
+                    asset_id,
+                    epoch,
+                    ", ".join(gpus),
+                    extra={"event": "epoch_held", "asset": asset_id, "epoch": epoch, "gpus": gpus},
+                )
+        self.held = held
+        ctx.metrics.held_assets.set(len(held))
+        return stop
+
+    def declared_outages(self) -> dict[int, int]:
+        """assetId -> the last epoch an operator declared an outage through (``wellhead-oracle outage``)."""
+        out: dict[int, int] = {}
+        for event in self.ctx.outbox.events(OUTAGE_EVENT):
+            detail = event["detail"]
+            asset_id, through = int(detail["asset"]), int(detail["throughEpoch"])
+            out[asset_id] = max(out.get(asset_id, -1), through)
+        return out
+
+    def held_reasons(self) -> list[str]:
+        """One ``/health`` reason per held asset."""
+        horizon = self.ctx.settings.source.outage_after_s
+        return [
+            f"asset {asset_id} epoch {epoch} held unsigned: GPU(s) {', '.join(gpus)} have not scraped since before "
+            f"its end (posted as an outage {'after ' + str(horizon) + ' s' if horizon is not None else 'never'} "
+            f"without them, or at once with `wellhead-oracle outage --asset {asset_id} --through-epoch {epoch}`)"
+            for asset_id, (epoch, gpus) in sorted(self.held.items())
+        ]
 
     def source_down(self, exc: SourceError) -> None:
         """Count and report a source failure (logged once until it is back)."""
@@ -98,12 +169,13 @@ class Aggregation:
         ctx.health.update(source_error=None)
         ctx.metrics.source_up.set(1)
 
-    def _store(self, results: EpochResults, need: dict[int, int]) -> None:
+    def _store(self, results: EpochResults, need: dict[int, int], stop: dict[int, int]) -> None:
         ctx = self.ctx
+        keep = {key for key in results.stats if need[key[0]] <= key[1] < stop[key[0]]}
         fresh = [
             (stats.report, "0x" + report_struct_hash(stats.report).hex())
-            for (asset_id, epoch), stats in sorted(results.stats.items())
-            if epoch >= need[asset_id]
+            for key, stats in sorted(results.stats.items())
+            if key in keep
         ]
         differing, new_rejections = ctx.outbox.add_aggregated(fresh, results.rejections)
         for report in differing:
@@ -115,7 +187,7 @@ class Aggregation:
             )
         ctx.metrics.epochs_aggregated.inc(len(fresh))
         for (asset_id, epoch), stats in sorted(results.stats.items()):
-            if epoch >= need[asset_id]:
+            if (asset_id, epoch) in keep:
                 logger.info(
                     "aggregated report %d/%d",
                     asset_id,

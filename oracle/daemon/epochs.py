@@ -1,14 +1,18 @@
-"""The aggregate stage's rules: which epochs are ready, and each epoch's report over its own fixed window.
+"""The aggregate stage's rules: which epochs are ready, and each epoch's report exactly as ``oracle aggregate``
+computes it over the whole data.
 
-An epoch is aggregated from the readings in ``[start - lookback, end + grace]`` and is *ready* once the chain's
-time is past its end and the source covers its end plus the grace period. Fixed windows make the numbers
-reproducible: the daemon catching up a day later, a co-signing peer (:mod:`oracle.cosign`) and an auditor all
-compute an epoch from the same readings, however the fetches were cut.
+An epoch is *ready* once the chain's time is past its end and the source covers its end plus the grace
+period. Its report counts every interval that overlaps it, however long (an exporter gap straddling its start
+or end included): the readings are fetched around the epoch and the window is widened until every GPU's
+straddling intervals are in it. An interval that is still open (a GPU silent since before the epoch's end) may
+still add to the epoch: the aggregate stage holds such an epoch until the GPU scrapes again or the outage
+horizon passes (see docs/metering.md). The numbers do not depend on how the fetches were cut: the daemon
+catching up a day later, a co-signing peer (:mod:`oracle.cosign`) and an auditor all get the same reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +20,9 @@ import numpy as np
 from oracle.aggregate import AggregationConfig, aggregate
 from oracle.cosign import NotReady
 from oracle.models import AssetEpochStats, AssetMap, CurtailmentWindow, Rejection, Report
-from oracle.sources.base import MetricBatch, MetricSource, ReadingColumns, ScrapeGrid
+from oracle.sources.base import MetricBatch, MetricSource, ReadingColumns
 
-__all__ = ["EpochAggregator", "EpochResults", "source_coverage_ms"]
+__all__ = ["EpochAggregator", "EpochResults", "gpus_seen", "source_coverage_ms"]
 
 
 def source_coverage_ms(source: MetricSource) -> int | None:
@@ -30,6 +34,18 @@ def source_coverage_ms(source: MetricSource) -> int | None:
     return source.fetch().covered_until_ms
 
 
+def gpus_seen(batch: MetricBatch) -> set[str]:
+    """The GPU UUIDs with at least one reading in ``batch`` (valid or not: a series exists)."""
+    data = batch.data
+    if isinstance(data, ReadingColumns):
+        ids = np.unique(data.series_id)
+        return {data.series_labels[int(i)].get("UUID", "") for i in ids} - {""}
+    present = data.present
+    if present is None:
+        return set(data.uuids) if data.ts_ms.shape[1] else set()
+    return {uuid for uuid, row in zip(data.uuids, present.any(axis=1), strict=True) if row}
+
+
 @dataclass
 class EpochResults:
     """What :meth:`EpochAggregator.compute` produced."""
@@ -37,6 +53,11 @@ class EpochResults:
     stats: dict[tuple[int, int], AssetEpochStats] = field(default_factory=dict)
     rejections: list[tuple[int | None, Rejection]] = field(default_factory=list)
     readings: int = 0
+    open_gpus: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    """(assetId, epoch) -> the asset's GPUs with no valid scrape at or after the epoch's end yet (an interval
+    that may still add to the epoch is open); only epochs with at least one."""
+    coverage_ms: int | None = None
+    """The source's coverage when the epochs were computed (Unix ms)."""
 
     def reports(self) -> dict[tuple[int, int], Report]:
         """(assetId, epoch) -> report."""
@@ -44,18 +65,25 @@ class EpochResults:
 
 
 class EpochAggregator:
-    """Aggregates epochs from a source, each over its own fixed window ``[start - lookback, end + grace]``.
+    """Aggregates epochs from a source exactly as ``oracle aggregate`` does over the whole data.
 
-    Fixed windows make the numbers reproducible: the daemon catching up a day later, a co-signer, an auditor
-    all compute an epoch from the same readings, however the fetches were cut.
+    An epoch's report depends on every interval that overlaps it, and an interval straddling the epoch's start
+    or end can be as long as the exporter gap it spans. The readings are fetched from ``[start - lookback,
+    end + grace]`` and the window is widened (doubling) while a GPU's interval straddling the range's end is
+    not closed yet within what the source covers (up to the outage horizon: a later scrape adds nothing), and
+    while a GPU's first scrape in the window comes after the range's start (up to ``max_lookback_ms``). The
+    numbers therefore do not depend on how the fetches were cut: the daemon catching up a day later, a
+    co-signer and an auditor with the same data all get the CLI's numbers.
 
     Args:
         source: the metric source.
         assets: the asset map (the epoch clock and which GPUs make which asset).
-        config: the aggregation rules (scrape interval).
+        config: the aggregation rules (scrape interval, outage horizon).
         curtailments: grid demand-response windows.
-        lookback_ms: readings this long before an epoch's start are used (an interval straddling the start).
-        grace_ms: readings this long after its end are used, and must be covered before it is ready.
+        lookback_ms: readings this long before an epoch's start are fetched first.
+        grace_ms: readings this long after its end are fetched first, and must be covered before it is ready.
+        max_lookback_ms: how far before the range's start a GPU's previous scrape is looked for (a gap longer
+            than this that straddles an epoch's start loses the part before the limit).
         chunk_gpus: fleets larger than this are fetched and aggregated in groups of whole assets, when the
             source can fetch a subset (the simulator's ``fetch_rows``).
     """
@@ -69,6 +97,7 @@ class EpochAggregator:
         curtailments: Sequence[CurtailmentWindow] = (),
         lookback_ms: int = 600_000,
         grace_ms: int | None = None,
+        max_lookback_ms: int = 86_400_000,
         chunk_gpus: int = 20_000,
     ) -> None:
         self.source = source
@@ -77,16 +106,22 @@ class EpochAggregator:
         self.curtailments = list(curtailments)
         self.lookback_ms = lookback_ms
         self.grace_ms = config.scrape_interval_ms if grace_ms is None else grace_ms
+        self.max_lookback_ms = max(max_lookback_ms, lookback_ms)
         self.chunk_gpus = chunk_gpus
         self._genesis_ms = assets.genesis * 1000
         self._epoch_ms = assets.epoch_length * 1000
+
+    @property
+    def outage_after_ms(self) -> int | None:
+        """The outage horizon (see :attr:`oracle.aggregate.AggregationConfig.outage_after_ms`)."""
+        return self.config.outage_after_ms
 
     def epoch_end_s(self, epoch: int) -> int:
         """Unix time (s) at which ``epoch`` ends."""
         return self.assets.genesis + (epoch + 1) * self.assets.epoch_length
 
     def window_ms(self, epoch: int) -> tuple[int, int]:
-        """``[start - lookback, end + grace]`` of ``epoch`` in Unix ms."""
+        """The first window fetched for ``epoch``: ``[start - lookback, end + grace]`` in Unix ms."""
         start = self._genesis_ms + epoch * self._epoch_ms
         return start - self.lookback_ms, start + self._epoch_ms + self.grace_ms
 
@@ -104,15 +139,25 @@ class EpochAggregator:
         last = min(ended, covered)
         return last if last >= 0 else None
 
-    def compute(self, first: int, last: int) -> EpochResults:
-        """Every asset's report for epochs ``first..last`` (inclusive).
+    def past_horizon(self, epoch: int, coverage_ms: int | None) -> bool:
+        """Whether the source covers ``epoch``'s end plus the outage horizon (an interval still open then adds
+        nothing to it: the epoch can be posted as measured)."""
+        horizon = self.outage_after_ms
+        if horizon is None or coverage_ms is None:
+            return False
+        return coverage_ms >= self._genesis_ms + (epoch + 1) * self._epoch_ms + horizon
+
+    def compute(self, first: int, last: int, *, coverage_ms: int | None = None) -> EpochResults:
+        """Every asset's report for epochs ``first..last`` (inclusive), with the GPUs still open per epoch.
+
+        Args:
+            coverage_ms: the source's coverage, when the caller has just read it.
 
         Raises:
             SourceError: the source could not deliver (never turned into zeros).
         """
-        results = EpochResults()
-        lo = self.window_ms(first)[0]
-        hi = self.window_ms(last)[1]
+        coverage = source_coverage_ms(self.source) if coverage_ms is None else coverage_ms
+        results = EpochResults(coverage_ms=coverage)
         fetch_rows = getattr(self.source, "fetch_rows", None)
         total_gpus = sum(len(spec.gpus) for spec in self.assets.assets.values())
         if callable(fetch_rows) and total_gpus > self.chunk_gpus:
@@ -126,18 +171,19 @@ class EpochAggregator:
                     }
                 )
                 rows = np.array([row_of[u] for a in group for u in self.assets.assets[a].gpus], dtype=np.int64)
-                batch = fetch_rows(rows, lo, hi)
-                self._aggregate_epochs(batch, sub, first, last, results)
+                self._compute_group(
+                    lambda lo, hi, rows=rows: fetch_rows(rows, lo, hi), sub, first, last, coverage, results
+                )
         else:
-            batch = self.source.fetch(lo, hi)
-            self._aggregate_epochs(batch, self.assets, first, last, results)
+            self._compute_group(self.source.fetch, self.assets, first, last, coverage, results)
         return results
 
     def reports_for(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Report]:
         """Reports for (assetId, epoch) keys (the co-signer's view).
 
         Raises:
-            NotReady: the source does not cover the last epoch's end plus grace yet.
+            NotReady: the source does not cover the last epoch's end plus grace yet, or one of the reports may
+                still change (a GPU's interval is open and the outage horizon has not passed).
             SourceError: the source could not deliver.
         """
         keys = list(keys)
@@ -147,8 +193,16 @@ class EpochAggregator:
         if coverage is None or coverage < needed:
             raise NotReady(f"the source covers until {coverage} ms, epoch {epochs[-1]} needs {needed} ms")
         out: dict[tuple[int, int], Report] = {}
+        wanted = set(keys)
         for epoch in epochs:
-            out.update(self.compute(epoch, epoch).reports())
+            results = self.compute(epoch, epoch, coverage_ms=coverage)
+            for key, gpus in results.open_gpus.items():
+                if key in wanted and not self.past_horizon(epoch, coverage):
+                    raise NotReady(
+                        f"report {key[0]}/{epoch} may still change: GPU(s) {', '.join(gpus)} have no scrape after "
+                        "the epoch's end yet"
+                    )
+            out.update(results.reports())
         return {key: out[key] for key in keys if key in out}
 
     def _asset_groups(self) -> list[list[int]]:
@@ -163,59 +217,52 @@ class EpochAggregator:
             count += n
         return groups
 
-    def _aggregate_epochs(
-        self, batch: MetricBatch, assets: AssetMap, first: int, last: int, results: EpochResults
+    def _compute_group(
+        self,
+        fetch: Callable[[int, int], MetricBatch],
+        assets: AssetMap,
+        first: int,
+        last: int,
+        coverage: int | None,
+        results: EpochResults,
     ) -> None:
+        start_ms = self._genesis_ms + first * self._epoch_ms
+        end_ms = self._genesis_ms + (last + 1) * self._epoch_ms
+        lo, hi = start_ms - self.lookback_ms, end_ms + self.grace_ms
+        floor = start_ms - self.max_lookback_ms
+        ceiling = max(hi, coverage) if coverage is not None else hi
+        if self.outage_after_ms is not None:
+            ceiling = min(ceiling, max(hi, end_ms + self.outage_after_ms))  # later scrapes add nothing
         windows = [w for w in self.curtailments if w.asset_id in assets.assets]
-        for epoch in range(first, last + 1):
-            lo, hi = self.window_ms(epoch)
-            sub = _slice(batch, lo, hi, keep_source_rejections=epoch == first)
+        gpus = [uuid for spec in assets.assets.values() for uuid in spec.gpus]
+        while True:
+            batch = fetch(lo, hi)
             result = aggregate(
-                sub,
-                assets,
-                config=self.config,
-                curtailments=windows,
-                first_epoch=epoch,
-                covered_until_ms=self._genesis_ms + (epoch + 1) * self._epoch_ms,
+                batch, assets, config=self.config, curtailments=windows, first_epoch=first, covered_until_ms=end_ms
             )
-            results.readings += result.readings_total
-            for aggregate_epoch in result.epochs:
-                for stats in aggregate_epoch.assets:
-                    results.stats[(stats.report.asset_id, aggregate_epoch.epoch)] = stats
-            start, end = hi - self.grace_ms - self._epoch_ms, hi - self.grace_ms
-            for rejection in result.rejections:
-                ts = rejection.timestamp_ms
-                if ts is None:
-                    if epoch == first:
-                        results.rejections.append((None, rejection))
-                elif start <= ts < end:
-                    results.rejections.append((epoch, rejection))
-
-
-def _slice(batch: MetricBatch, lo: int, hi: int, *, keep_source_rejections: bool) -> MetricBatch:
-    """The readings of ``batch`` with timestamps in ``[lo, hi]``."""
-    data = batch.data
-    rejections = batch.rejections if keep_source_rejections else ()
-    if isinstance(data, ReadingColumns):
-        mask = (data.ts_ms >= lo) & (data.ts_ms <= hi)
-        return MetricBatch(data=data.select(mask), rejections=rejections, covered_from_ms=lo, covered_until_ms=hi)
-    grid: ScrapeGrid = data
-    inside = (grid.ts_ms >= lo) & (grid.ts_ms <= hi)
-    present = inside if grid.present is None else grid.present & inside
-    cols = np.flatnonzero(present.any(axis=0))
-    if cols.size == 0:
-        a, b = 0, 0
-    else:
-        a, b = int(cols[0]), int(cols[-1]) + 1
-    cropped = ScrapeGrid(
-        uuids=grid.uuids,
-        ts_ms=grid.ts_ms[:, a:b],
-        util_pct=grid.util_pct[:, a:b],
-        power_w=grid.power_w[:, a:b],
-        energy_mj=grid.energy_mj[:, a:b],
-        xid=grid.xid[:, a:b],
-        present=present[:, a:b],
-        gpu_labels=grid.gpu_labels,
-    )
-    return MetricBatch(data=cropped, rejections=rejections, covered_from_ms=lo, covered_until_ms=hi)
-
+            spans = result.gpu_span_ms
+            forward = hi < ceiling and any(u not in spans or spans[u][1] < end_ms for u in gpus)
+            backward = lo > floor and any(u in spans and spans[u][0] > start_ms for u in gpus)
+            if not forward and not backward:
+                break
+            if forward:
+                hi = min(ceiling, end_ms + 2 * max(hi - end_ms, self._epoch_ms))
+            if backward:
+                lo = max(floor, start_ms - 2 * max(start_ms - lo, self._epoch_ms))
+        results.readings += result.readings_total
+        for aggregate_epoch in result.epochs:
+            epoch_end = self._genesis_ms + (aggregate_epoch.epoch + 1) * self._epoch_ms
+            for stats in aggregate_epoch.assets:
+                key = (stats.report.asset_id, aggregate_epoch.epoch)
+                results.stats[key] = stats
+                silent = [
+                    u for u in assets.assets[key[0]].gpus if u not in spans or spans[u][1] < epoch_end
+                ]
+                if silent:
+                    results.open_gpus[key] = silent
+        for rejection in result.rejections:
+            ts = rejection.timestamp_ms
+            if ts is None:
+                results.rejections.append((None, rejection))  # the source's own: once per group
+            elif start_ms <= ts < end_ms:
+                results.rejections.append(((ts - self._genesis_ms) // self._epoch_ms, rejection))

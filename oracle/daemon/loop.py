@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from oracle.aggregate import AggregationConfig
 from oracle.assets import load_asset_map, load_curtailments
 from oracle.chain import ChainClient, Deployment, load_deployment
 from oracle.cosign import PeerClient
@@ -33,9 +32,8 @@ from oracle.submitter import FeePolicy, TxManager
 from oracle.daemon.aggregation import Aggregation
 from oracle.daemon.batch_posting import BatchPosting
 from oracle.daemon.context import ChainView, StageContext
-from oracle.daemon.epochs import EpochAggregator
 from oracle.daemon.keeper import Keeper
-from oracle.daemon.parts import build_peers, build_signers, build_source, crash_hook_from_env
+from oracle.daemon.parts import build_aggregator, build_peers, build_signers, build_source, crash_hook_from_env
 from oracle.daemon.posting import Poster
 from oracle.daemon.reconcile import Reconciler
 from oracle.daemon.root_posting import RootPosting
@@ -83,14 +81,7 @@ class Daemon:
         self.settings = settings
         self.source = source
         self.stop = stop or threading.Event()
-        self.aggregator = EpochAggregator(
-            source,
-            assets,
-            config=AggregationConfig(scrape_interval_ms=settings.source.scrape_interval_ms),
-            curtailments=curtailments,
-            lookback_ms=settings.source.lookback_s * 1000,
-            grace_ms=settings.source.grace_ms,
-        )
+        self.aggregator = build_aggregator(settings, source, assets, curtailments)
         self.ctx = StageContext(
             settings=settings,
             chain=chain,
@@ -117,6 +108,9 @@ class Daemon:
         self.keeper = Keeper(self.ctx)
         self._failures = 0
         self._sender: Signer | None = None
+        self.settings_loader: Callable[[], OracleSettings] | None = None
+        """Builds the settings anew (the CLI's file, environment and flags) for a reload (SIGHUP)."""
+        self._reload = threading.Event()
 
     # --- the parts, as tests and the CLI see them ----------------------------------------------------
 
@@ -289,16 +283,74 @@ class Daemon:
         posted = view is not None and all(view.next_epoch(a) > epoch for a in self.ctx.asset_ids)
         return posted and self.keeper.idle
 
+    def request_reload(self) -> None:
+        """Reload the submission settings before the next step (safe to call from a signal handler)."""
+        self._reload.set()
+
+    def reload_settings(self) -> bool:
+        """Apply the ``[submission]`` settings as they are now (fee caps, bump, gas cap and margin, confirmations,
+        replacement delay, batch size, mode) to the running daemon; other sections need a restart (a warning
+        names them). A file that does not load leaves the running settings as they are. True when applied."""
+        if self.settings_loader is None:
+            logger.warning("reload requested but no settings loader is set", extra={"event": "reload_unavailable"})
+            return False
+        try:
+            new = self.settings_loader()
+        except WellheadError as exc:
+            logger.error(
+                "reload failed, the running settings are kept: %s", exc, extra={"event": "reload_failed"}
+            )
+            return False
+        old = self.settings
+        restart = sorted(
+            name for name in type(new).model_fields if name != "submission" and getattr(new, name) != getattr(old, name)
+        )
+        if restart:
+            logger.warning(
+                "reload applies [submission] only; changes to %s need a restart",
+                ", ".join(restart),
+                extra={"event": "reload_needs_restart", "sections": restart},
+            )
+        before, after = old.submission.model_dump(), new.submission.model_dump()
+        changes = {k: [str(before[k]), str(after[k])] for k in after if before[k] != after[k]}
+        if not changes:
+            logger.info("reload: the submission settings did not change", extra={"event": "settings_reloaded"})
+            return True
+        settings = old.model_copy(update={"submission": new.submission})
+        self.settings = self.ctx.settings = settings
+        sub = settings.submission
+        self.fees = FeePolicy(sub.max_fee_per_gas_wei, sub.max_priority_fee_per_gas_wei, sub.fee_bump_percent)
+        if self.txm is not None:
+            self.txm.configure(
+                self.fees,
+                replace_after_blocks=sub.replace_after_blocks,
+                confirmations=sub.confirmations,
+                gas_margin_percent=sub.gas_margin_percent,
+                gas_cap=sub.gas_cap_per_tx,
+            )
+        for strategy in (self.batches, self.roots):
+            strategy.hint = min(strategy.hint, sub.max_reports_per_tx)
+        logger.warning(
+            "submission settings reloaded: %s",
+            ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in sorted(changes.items())),
+            extra={"event": "settings_reloaded", "changes": changes},
+        )
+        return True
+
     def step(self) -> None:
-        """One step: refresh the view, reconcile, aggregate, post, keep. Chain and source failures are caught
-        per stage."""
+        """One step: apply a requested reload, refresh the view, reconcile, aggregate, post, keep. Chain and
+        source failures are caught per stage."""
         if self.txm is None:
             raise WellheadError("step() before startup_checks()")
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload_settings()
         view = self._refresh()
         if view is not None:
             try:
                 if self.reconciler.reconcile(view):
                     view = self._refresh() or view
+                self.reconciler.detect_rollback(view)
                 self.reconciler.settle_done(view)
                 self.roots.finish_proven()
                 self.roots.publish_committed()
@@ -382,6 +434,7 @@ class Daemon:
             for _, b in sorted(self.roots.blocked.items())
             if b.retry_at > now - 3600
         ]
+        reasons += self.aggregation.held_reasons()
         if self.txm is not None:
             reasons += [
                 f"transaction {tx.tx_hash} (nonce {tx.nonce}) refused by the node: {tx.last_error}"

@@ -9,14 +9,17 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from oracle.aggregate import AggregationConfig
 from oracle.cosign import PeerClient
 from oracle.errors import ConfigError
-from oracle.models import AssetMap
+from oracle.models import AssetMap, CurtailmentWindow
 from oracle.settings import OracleSettings
 from oracle.signer import EnvSigner, KeystoreSigner, Signer
 from oracle.sources.base import MetricSource
 
-__all__ = ["CRASH_ENV", "build_peers", "build_signers", "build_source", "crash_hook_from_env"]
+from oracle.daemon.epochs import EpochAggregator
+
+__all__ = ["CRASH_ENV", "build_aggregator", "build_peers", "build_signers", "build_source", "crash_hook_from_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,25 @@ def build_source(settings: OracleSettings, assets: AssetMap) -> MetricSource:
         xid=gpu_windows(sim.xid),
         idle=asset_windows(sim.idle),
         resets=[CounterReset(r.gpu, r.at) for r in sim.counter_resets],
+    )
+
+
+def build_aggregator(
+    settings: OracleSettings,
+    source: MetricSource,
+    assets: AssetMap,
+    curtailments: Sequence[CurtailmentWindow] = (),
+) -> EpochAggregator:
+    """The epoch aggregator the settings describe (the daemon's and the co-signer's: the same rules)."""
+    src = settings.source
+    return EpochAggregator(
+        source,
+        assets,
+        config=AggregationConfig(scrape_interval_ms=src.scrape_interval_ms, outage_after_ms=src.outage_after_ms),
+        curtailments=curtailments,
+        lookback_ms=src.lookback_s * 1000,
+        grace_ms=src.grace_ms,
+        max_lookback_ms=src.max_lookback_s * 1000,
     )
 
 

@@ -5,12 +5,16 @@
    a reverted one is voided so its reports are batched again.
 2. Reports below an asset's on-chain cursor that no transaction of ours landed are marked *done elsewhere*;
    the chain's report is compared with ours (a mismatch is logged, counted and recorded).
+3. Reports the outbox holds as on chain at or above an asset's cursor mean the chain rolled back past them
+   (deeper than ``submission.confirmations``, the finality depth): they are re-opened and posted again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+
+from oracle.outbox import ReportRow
 
 from oracle.daemon.context import ChainView, StageContext
 
@@ -98,6 +102,42 @@ class Reconciler:
                 tx_hash,
                 extra={"event": "root_commit_reverted", "root_id": root.id, "epoch": root.epoch, "tx": tx_hash},
             )
+
+    def detect_rollback(self, view: ChainView) -> int:
+        """Reports the outbox holds as on chain at or above an asset's cursor: the chain rolled back (a reorg
+        deeper than ``submission.confirmations``, an ``evm_revert``). They are re-opened (our transactions go
+        back to pending and are rebroadcast as signed; others' reports are batched again) and it is logged
+        loudly. Returns how many."""
+        ctx = self.ctx
+        behind: dict[int, list[ReportRow]] = {}
+        for asset_id, last in sorted(ctx.outbox.last_settled_epochs().items()):
+            if asset_id in view.cursors and last >= view.next_epoch(asset_id):
+                behind[asset_id] = ctx.outbox.settled_at_or_after(asset_id, view.next_epoch(asset_id))
+        if not behind:
+            return 0
+        reason = f"the oracle's cursors at block {view.block.number} are behind the outbox"
+        rewound = ctx.outbox.reopen_reports([row.key for rows in behind.values() for row in rows], reason)
+        reopened = sum(len(rows) for rows in behind.values())
+        ctx.metrics.reports_reopened.inc(reopened)
+        for asset_id, rows in behind.items():
+            logger.error(
+                "CHAIN ROLLBACK: the oracle's cursor of asset %d is at epoch %d (block %d) but the outbox held epochs "
+                "%d..%d as on chain: re-opened, they are posted again",
+                asset_id,
+                view.next_epoch(asset_id),
+                view.block.number,
+                rows[0].report.epoch,
+                rows[-1].report.epoch,
+                extra={
+                    "event": "chain_rollback",
+                    "asset": asset_id,
+                    "cursor": view.next_epoch(asset_id),
+                    "epochs": [row.report.epoch for row in rows],
+                    "txs": sorted({row.tx_hash for row in rows if row.tx_hash}),
+                    "rewound": rewound,
+                },
+            )
+        return reopened
 
     def settle_done(self, view: ChainView) -> None:
         """Reports below the cursor that no transaction of ours landed: done elsewhere (checked against ours)."""

@@ -11,6 +11,7 @@ from oracle.sources.base import MetricSource
 from oracle.submitter import FeePolicy, TxManager
 
 from oracle.daemon.context import StageContext
+from oracle.daemon.epochs import gpus_seen, source_coverage_ms
 
 __all__ = ["run_startup_checks"]
 
@@ -26,7 +27,8 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
     Raises:
         StartupCheckError: ``chain_unreachable``, ``chain_id``, ``deployment_chain_id``, ``oracle_missing``,
             ``oracle_abi``, ``epoch_config``, ``no_local_signer``, ``signer_not_in_set``, ``sender``,
-            ``unknown_asset``, ``reporting_not_started``, ``source_unreachable`` or ``outbox_deployment``.
+            ``unknown_asset``, ``reporting_not_started``, ``source_unreachable``, ``asset_no_series`` or
+            ``outbox_deployment``.
     """
     cfg = ctx.settings
     url = cfg.chain.redacted_url()
@@ -123,6 +125,8 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
         raise StartupCheckError(
             "source_unreachable", f"the metric source {source.name} is unusable: {exc}"
         ) from None
+    ctx.metrics.source_up.set(1)
+    _check_series(ctx, source)
     try:
         ctx.outbox.bind(chain_id, ctx.deployment.oracle)
     except WellheadError as exc:
@@ -162,3 +166,39 @@ def _pick_sender(ctx: StageContext) -> Signer:
         if signer.address == wanted:
             return signer
     raise StartupCheckError("sender", f"signers.sender {wanted} is none of the local signers")
+
+
+def _check_series(ctx: StageContext, source: MetricSource) -> None:
+    """Refuse an asset none of whose GPUs has a series around the next epoch it must post (its cursor's, or the
+    last one the source covers): a selector that matches nothing, a wiped TSDB or a wrong asset map would
+    otherwise be posted as an outage.
+
+    Raises:
+        StartupCheckError: ``asset_no_series`` or ``source_unreachable``.
+    """
+    cfg = ctx.settings.source
+    span_ms = max(cfg.lookback_s * 1000, ctx.assets.epoch_length * 1000)
+    try:
+        coverage = source_coverage_ms(source)
+        ends: dict[int, list[int]] = {}
+        for asset_id in ctx.asset_ids:
+            next_end = ctx.aggregator.epoch_end_s(ctx.chain.cursor(asset_id)[0]) * 1000 + cfg.grace_ms
+            end = next_end if coverage is None else min(coverage, next_end)
+            ends.setdefault(end, []).append(asset_id)
+        silent: list[int] = []
+        for end, asset_ids in sorted(ends.items()):
+            seen = gpus_seen(source.fetch(end - span_ms, end))
+            silent += [a for a in asset_ids if not any(u in seen for u in ctx.assets.assets[a].gpus)]
+    except SourceError as exc:
+        raise StartupCheckError("source_unreachable", f"the metric source {source.name} is unusable: {exc}") from None
+    except ChainUnavailable as exc:
+        raise StartupCheckError("chain_unreachable", f"the RPC node stopped answering: {exc.reason}") from None
+    if silent:
+        raise StartupCheckError(
+            "asset_no_series",
+            f"asset(s) {', '.join(map(str, sorted(silent)))} of {ctx.settings.assets.map} have no series in the "
+            f"metric source {source.name} in the {span_ms // 1000} s before the end of the next epoch to post: a "
+            "selector that matches none of their GPUs, a wiped TSDB or a wrong asset map would be posted as an "
+            "outage. Fix the source or the map; a real outage is posted by the running daemon after "
+            "source.outage_after_s (or `wellhead-oracle outage`)",
+        )

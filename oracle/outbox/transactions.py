@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from oracle.errors import OutboxError, TransitionError
 
 from oracle.outbox.roots import RootTable
-from oracle.outbox.rows import TxRow, tx_row
+from oracle.outbox.rows import ReportRow, TxRow, report_row, tx_row
 from oracle.outbox.schema import TX_KINDS, TX_TRANSITIONS
 
 __all__ = ["TransactionTable"]
@@ -179,6 +180,101 @@ class TransactionTable(RootTable):
         with self._write() as db:
             self._move_tx(db, tx_id, "dropped")
             db.execute("UPDATE transactions SET last_error = ? WHERE id = ?", (reason, tx_id))
+
+    # --- chain rollback -------------------------------------------------------------------------------
+
+    def last_settled_epochs(self) -> dict[int, int]:
+        """assetId -> its latest epoch the outbox holds as on chain (confirmed or done elsewhere)."""
+        rows = self._db.execute(
+            "SELECT asset_id, MAX(epoch) FROM reports WHERE state IN ('confirmed', 'done_elsewhere') GROUP BY asset_id"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def settled_at_or_after(self, asset_id: int, epoch: int) -> list[ReportRow]:
+        """``asset_id``'s reports from ``epoch`` on that the outbox holds as on chain (confirmed or done
+        elsewhere)."""
+        rows = self._db.execute(
+            "SELECT * FROM reports WHERE asset_id = ? AND epoch >= ? AND state IN ('confirmed', 'done_elsewhere') "
+            "ORDER BY epoch",
+            (asset_id, epoch),
+        )
+        return [report_row(row) for row in rows]
+
+    def reopen_reports(self, keys: Sequence[tuple[int, int]], reason: str) -> dict[str, list[int]]:
+        """The chain rolled back (a reorg, ``evm_revert``) and no longer holds these reports: rewind them, the one
+        backward move of the state machines, so that they land again. A report our transaction landed goes back
+        to ``submitted`` with its whole batch and that transaction back to ``pending`` (its signatures are still
+        valid: the transaction is rebroadcast as it was, or replaced or re-batched by the usual rules); a root it
+        was proven against goes back from ``proven`` to ``committed``. A report someone else landed goes back to
+        ``aggregated``, out of any root. Recorded in ``events``.
+
+        Returns:
+            ``{"transactions": [...], "batches": [...], "roots": [...]}``: the ids rewound.
+        """
+        now = time.time()
+        rewound: dict[str, set[int]] = {"transactions": set(), "batches": set(), "roots": set()}
+        with self._write() as db:
+            found = [
+                db.execute(
+                    "SELECT * FROM reports WHERE asset_id = ? AND epoch = ? AND state IN ('confirmed', 'done_elsewhere')",
+                    key,
+                ).fetchone()
+                for key in keys
+            ]
+            for row in found:
+                if row is None:
+                    continue
+                asset_id, epoch = int(row["asset_id"]), int(row["epoch"])
+                batch_id = None if row["batch_id"] is None else int(row["batch_id"])
+                if (
+                    batch_id is not None
+                    and row["state"] == "confirmed"
+                    and (batch_id in rewound["batches"] or self._rewind_batch(db, batch_id, now, rewound))
+                ):
+                    if row["root_id"] is not None:
+                        rewound["roots"].add(int(row["root_id"]))
+                        db.execute(
+                            "UPDATE roots SET state = 'committed', updated_at = ? WHERE id = ? AND state = 'proven'",
+                            (now, row["root_id"]),
+                        )
+                else:
+                    db.execute(
+                        "UPDATE reports SET state = 'aggregated', batch_id = NULL, root_id = NULL, tx_hash = NULL, "
+                        "block = NULL, mismatch = 0, updated_at = ? WHERE asset_id = ? AND epoch = ?",
+                        (now, asset_id, epoch),
+                    )
+                self._event(
+                    db,
+                    "report_reopened",
+                    asset_id,
+                    epoch,
+                    {"reason": reason, "was": row["state"], "tx": row["tx_hash"], "block": row["block"]},
+                )
+        return {name: sorted(ids) for name, ids in rewound.items()}
+
+    @staticmethod
+    def _rewind_batch(db: sqlite3.Connection, batch_id: int, now: float, rewound: dict[str, set[int]]) -> bool:
+        """Put a confirmed batch, its reports and the transaction that landed it back to submitted / pending.
+        False when no mined transaction of ours landed it."""
+        tx = db.execute(
+            "SELECT id FROM transactions WHERE batch_id = ? AND state = 'mined' AND status = 1", (batch_id,)
+        ).fetchone()
+        if tx is None:
+            return False
+        db.execute(
+            "UPDATE transactions SET state = 'pending', mined_block = NULL, status = NULL, updated_at = ? WHERE id = ?",
+            (now, tx["id"]),
+        )
+        db.execute("UPDATE batches SET state = 'submitted', block = NULL, updated_at = ? WHERE id = ?", (now, batch_id))
+        for asset_id, epoch in json.loads(db.execute("SELECT reports FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]):
+            db.execute(
+                "UPDATE reports SET state = 'submitted', block = NULL, updated_at = ? "
+                "WHERE asset_id = ? AND epoch = ? AND state = 'confirmed'",
+                (now, asset_id, epoch),
+            )
+        rewound["transactions"].add(int(tx["id"]))
+        rewound["batches"].add(batch_id)
+        return True
 
     def _move_tx(self, db: sqlite3.Connection, tx_id: int, to: str) -> sqlite3.Row:
         row = db.execute("SELECT * FROM transactions WHERE id = ?", (tx_id,)).fetchone()

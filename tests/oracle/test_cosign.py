@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from oracle.aggregate import AggregationConfig
-from oracle.cosign import CosignServer, CosignService, PeerClient, collect_quorum
+from oracle.cosign import CosignServer, CosignService, NotReady, PeerClient, collect_quorum
 from oracle.daemon import EpochAggregator
 from oracle.eip712 import Eip712Domain, batch_digest, build_report_tree, root_digest
 from oracle.errors import CosignError, PeerRefused
@@ -279,3 +282,91 @@ def test_quorum_for_a_root_asks_the_peers_with_the_root_and_skips_a_refusal(
     assert {s.signer for s in chosen} == {local.address, LocalKeySigner(KEYS[1]).address}
     assert all(recover_signer(digest, s.signature) == s.signer for s in chosen)
     assert len(problems) == 1 and "refused to sign" in problems[0]
+
+
+# --- the server facing the network -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["wrong", "s3cre", "s3cret-and-more", "S3CRET", ""])
+def test_a_wrong_or_missing_token_is_refused_before_the_body_is_read(
+    peers: dict[str, CosignServer], reports: list[Report], token: str
+) -> None:
+    status, answer = _post(peers["guarded"].url, _body(reports), token=token or None)
+    assert (status, answer) == (401, {"error": "unauthorised"})
+
+
+def _raw(port: int, payload: bytes, *, wait_s: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as conn:
+        conn.sendall(payload)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_a_request_without_a_length_or_over_the_limit_is_refused_unread() -> None:
+    server = CosignServer(service(fleet(), KEYS[1]), max_body_bytes=2_048)
+    server.start()
+    try:
+        no_length = _raw(server.port, b"POST /v1/sign HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert no_length.startswith(b"HTTP/1.0 411")
+        too_large = _raw(server.port, b"POST /v1/sign HTTP/1.1\r\nHost: x\r\nContent-Length: 2049\r\n\r\n")
+        assert too_large.startswith(b"HTTP/1.0 413") and b"at most 2048 bytes" in too_large
+    finally:
+        server.stop()
+
+
+def test_a_slow_loris_client_is_cut_off_and_others_are_served_meanwhile(reports: list[Report]) -> None:
+    server = CosignServer(service(fleet(), KEYS[1]), read_timeout_s=1.0, max_connections=4)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as loris:
+            loris.sendall(b"POST /v1/sign HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            started = time.monotonic()
+            closed = False
+            while time.monotonic() - started < 6:
+                try:
+                    loris.sendall(b" ")  # one byte at a time, each well within any per-read timeout
+                    if loris.recv(1, socket.MSG_DONTWAIT) == b"":
+                        closed = True
+                        break
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed = True
+                    break
+                # a normal client is served while the slow one trickles
+                assert _post(server.url, _body(reports))[0] == 200
+                time.sleep(0.2)
+            assert closed, "the slow client was never cut off"
+            assert time.monotonic() - started < 4
+    finally:
+        server.stop()
+
+
+def test_connections_over_the_cap_are_closed_at_once_and_slots_free_up(reports: list[Report]) -> None:
+    server = CosignServer(service(fleet(), KEYS[1]), read_timeout_s=1.0, max_connections=2)
+    server.start()
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        time.sleep(0.2)
+        assert _raw(server.port, b"GET /health HTTP/1.0\r\n\r\n") == b""  # no slot: closed unanswered
+        time.sleep(1.5)  # the idle ones are cut off by the read timeout
+        assert _post(server.url, _body(reports))[0] == 200
+        for conn in idle:
+            conn.close()
+    finally:
+        server.stop()
+
+
+def test_a_peer_refuses_a_report_that_may_still_change_until_its_horizon_passes() -> None:
+    """A GPU silent since before epoch 1's end: the peer answers 'not ready' rather than sign numbers a later
+    scrape could change; once its source covers the end plus the horizon it signs the outage as measured."""
+    gpu = ASSETS.assets[1].gpus[0]
+    silent = FleetSimulator(ASSETS, start_s=G - 600, end_s=G + 300, seed=5, vanished=[GpuWindow(gpu, G + 100, G + 400)])
+    early = EpochAggregator(silent, ASSETS, config=AggregationConfig(outage_after_ms=600_000))
+    with pytest.raises(NotReady, match=f"report 1/1 may still change: GPU\\(s\\) {gpu}"):
+        early.reports_for([(1, 1), (2, 1)])
+    assert set(early.reports_for([(2, 1)])) == {(2, 1)}  # the other asset is signed meanwhile
+    late = EpochAggregator(silent, ASSETS, config=AggregationConfig(outage_after_ms=60_000))
+    assert late.reports_for([(1, 1)])[(1, 1)].gpu_seconds < 2 * 60  # posted as measured: an outage

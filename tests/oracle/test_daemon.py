@@ -41,11 +41,14 @@ def test_windows_agree_with_a_whole_file_aggregation_when_no_gap_straddles_an_ep
     assert windowed == {k: v for k, v in whole.items() if k[1] <= 7}
 
 
-def test_a_gap_straddling_an_epoch_start_still_counts_its_energy_within_the_lookback() -> None:
+def test_a_gap_straddling_an_epoch_start_counts_its_energy_even_when_the_first_window_misses_it() -> None:
     source = fleet(outages=[AssetWindow(3, G + 170, G + 200)])  # scrapes 165 -> 210 span the start of epoch 3
+    whole = aggregate(source.fetch(), ASSETS, config=AggregationConfig(), first_epoch=3)
+    (expected,) = [s for e in whole.epochs if e.epoch == 3 for s in e.assets if s.report.asset_id == 3]
     with_lookback = aggregator(source).compute(3, 3).stats[(3, 3)]
-    without = aggregator(source, lookback_ms=0).compute(3, 3).stats[(3, 3)]
-    assert with_lookback.energy_mj > without.energy_mj
+    without = aggregator(source, lookback_ms=0).compute(3, 3).stats[(3, 3)]  # the window widens to the 165 s scrape
+    assert with_lookback.energy_mj == without.energy_mj == expected.energy_mj
+    assert with_lookback.energy_mj > 0
 
 
 def test_an_epoch_is_ready_once_the_chain_time_and_the_source_passed_its_end_plus_grace() -> None:

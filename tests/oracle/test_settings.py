@@ -177,7 +177,10 @@ def test_dev_key_takes_a_variable_name_and_warns_loudly(config: Path, caplog: py
     caplog.set_level(logging.WARNING)
     settings = load_settings(config, {"signers": {"dev_key_env": "WELLHEAD_DEV_KEY"}})
     assert settings.signers.dev_key_env == "WELLHEAD_DEV_KEY"
+    assert "DEVELOPMENT KEY CONFIGURED" not in caplog.text  # not before logging is configured (JSON)...
+    settings.log_warnings()  # ...which the CLI does first
     assert "DEVELOPMENT KEY CONFIGURED" in caplog.text
+    assert [getattr(r, "event", None) for r in caplog.records] == ["dev_key_configured"]
     with pytest.raises(SettingsError, match="is not an environment variable name"):
         load_settings(config, {"signers": {"dev_key_env": "0xac0974bec39a17e36ba4a6b4d238ff944bacb478"}})
 

@@ -117,6 +117,27 @@ def test_asset_whose_reporting_has_not_started(tmp_path: Path, chain: Chain, rec
     assert "asset 3's reporting has not started on the oracle (cursorOf(3).started is false)" in error.reason
 
 
+def test_the_source_reads_up_from_the_start_up_checks_on(tmp_path: Path, chain: Chain, recording: Path) -> None:
+    """oracle_source_up used to read 0 after every restart until an epoch was aggregated (up to an hour)."""
+    daemon = Daemon.from_settings(load_settings(write_settings(tmp_path, _settings(tmp_path, chain, recording))))
+    try:
+        assert daemon.metrics.source_up._value.get() == 0  # noqa: SLF001
+        daemon.startup_checks()
+        assert daemon.metrics.source_up._value.get() == 1  # noqa: SLF001
+    finally:
+        daemon.close()
+
+
+def test_asset_whose_gpus_have_no_series_is_refused_not_posted_as_an_outage(
+    tmp_path: Path, chain: Chain, recording: Path
+) -> None:
+    document = asset_map().model_dump(mode="json")["assets"]
+    assets = _asset_file(tmp_path, assets={**document, "2": {"hostname": "edge", "gpus": ["GPU-matches-nothing"]}})
+    error = _check(tmp_path, _settings(tmp_path, chain, recording, assets={"map": assets}))
+    assert error.check == "asset_no_series"
+    assert error.reason.startswith(f"asset(s) 2 of {assets} have no series in the metric source {recording}")
+
+
 def test_epoch_config_differs_from_the_oracles(tmp_path: Path, chain: Chain, recording: Path) -> None:
     assets = _asset_file(tmp_path, epochLength=120)
     error = _check(tmp_path, _settings(tmp_path, chain, recording, assets={"map": assets}))

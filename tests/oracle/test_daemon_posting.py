@@ -1,0 +1,159 @@
+"""The post stage without a chain: the fixed order in which :class:`oracle.daemon.posting.Poster` runs the two
+posting strategies, and the contiguous planning both share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from oracle.chain import BlockView, Deployment
+from oracle.daemon import ChainView, StageContext, build_aggregator
+from oracle.daemon.context import Blocked
+from oracle.daemon.posting import Poster, PostingStrategy, plan_contiguous
+from oracle.eip712 import Eip712Domain, report_struct_hash
+from oracle.metrics import HealthState, OracleMetrics
+from oracle.models import AssetMap, Report
+from oracle.outbox import BatchRow, Outbox
+from oracle.settings import load_settings
+
+G = 1_760_000_000
+ORACLE = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+ASSETS = AssetMap.model_validate(
+    {"genesis": G, "epochLength": 60, "assets": {str(a): {"hostname": f"h{a}", "gpus": [f"GPU-{a}"]} for a in (1, 2, 3)}}
+)
+
+
+def report(asset_id: int, epoch: int) -> Report:
+    return Report(asset_id=asset_id, epoch=epoch, gpu_seconds=60, curtailed_gpu_seconds=0, utilization_bps=5_000, energy_wh=10)
+
+
+class Pending:
+    def __init__(self, pending: list[object]) -> None:
+        self._pending = pending
+
+    def pending(self) -> list[object]:
+        return self._pending
+
+
+def context(tmp_path: Path, mode: str = "batch", pending: list[object] | None = None) -> StageContext:
+    settings = load_settings(
+        None,
+        {
+            "chain": {"chain_id": 31337, "oracle_address": ORACLE},
+            "source": {"kind": "simulator", "simulator": {"start": G}},
+            "assets": {"map": str(tmp_path / "assets.json")},
+            "submission": {"mode": mode},
+        },
+    )
+    return StageContext(
+        settings=settings,
+        chain=None,  # type: ignore[arg-type]
+        deployment=Deployment(31337, ORACLE, None, "test"),
+        assets=ASSETS,
+        outbox=Outbox(tmp_path / "outbox.sqlite"),
+        aggregator=build_aggregator(settings, None, ASSETS),  # type: ignore[arg-type]
+        signers=[],
+        peers=[],
+        metrics=OracleMetrics(),
+        health=HealthState(),
+        domain=Eip712Domain(31337, ORACLE),
+        crash=lambda step: None,
+        txm=Pending(pending or []),  # type: ignore[arg-type]
+    )
+
+
+def view(cursors: dict[int, int], t: int = G + 10_000) -> ChainView:
+    return ChainView(BlockView(100, t, 1), time.monotonic(), 1, 2, [], {a: (e, True) for a, e in cursors.items()})
+
+
+class Recorder(PostingStrategy):
+    """A strategy that records what the poster asked of it and answers as told."""
+
+    def __init__(self, ctx: StageContext, kind: str, calls: list[str], *, resume: bool = False, post: bool = False):
+        super().__init__(ctx)
+        self.kind = kind
+        self.calls = calls
+        self._resume, self._post = resume, post
+
+    def calldata(self, batch: BatchRow, reports: Sequence[Report]) -> bytes:
+        return b""
+
+    def resume(self, view: ChainView) -> bool:
+        self.calls.append(f"{self.kind}.resume")
+        return self._resume
+
+    def post(self, view: ChainView) -> bool:
+        self.calls.append(f"{self.kind}.post")
+        return self._post
+
+
+@pytest.mark.parametrize(
+    ("mode", "roots_resume", "roots_post", "expected"),
+    [
+        ("batch", False, False, ["prove.resume", "submit.resume", "submit.post"]),
+        ("batch", True, False, ["prove.resume"]),
+        ("root", False, False, ["prove.resume", "submit.resume", "prove.post", "submit.post"]),
+        ("root", False, True, ["prove.resume", "submit.resume", "prove.post"]),
+    ],
+)
+def test_work_in_flight_comes_first_then_the_modes_new_work_then_signed_batches(
+    tmp_path: Path, mode: str, roots_resume: bool, roots_post: bool, expected: list[str]
+) -> None:
+    ctx = context(tmp_path, mode)
+    calls: list[str] = []
+    poster = Poster(
+        ctx,
+        Recorder(ctx, "submit", calls),
+        Recorder(ctx, "prove", calls, resume=roots_resume, post=roots_post),
+    )
+    poster.post(view({1: 0, 2: 0, 3: 0}))
+    assert calls == expected
+
+
+def test_nothing_new_is_posted_while_a_transaction_is_pending(tmp_path: Path) -> None:
+    ctx = context(tmp_path, pending=[object()])
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    assert calls == []
+
+
+def test_a_live_batch_whose_epochs_have_not_ended_makes_the_step_wait(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    reports = [report(1, 0)]
+    ctx.outbox.add_aggregated([(r, "0x" + report_struct_hash(r).hex()) for r in reports])
+    ctx.outbox.add_batch([(1, 0)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls))
+    assert not poster.post(view({1: 0, 2: 0, 3: 0}, t=G + 30))  # epoch 0 ends at G + 60
+    assert calls == []
+
+
+def test_a_live_batch_the_cursor_moved_past_is_voided_and_new_work_goes_on(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    reports = [report(1, 0)]
+    ctx.outbox.add_aggregated([(r, "0x" + report_struct_hash(r).hex()) for r in reports])
+    batch_id = ctx.outbox.add_batch([(1, 0)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls), Recorder(ctx, "prove", calls))
+    assert not poster.post(view({1: 1, 2: 0, 3: 0}))
+    assert ctx.outbox.batch(batch_id).state == "void"
+    assert calls == ["prove.resume", "submit.resume", "submit.post"]
+
+
+def test_plans_are_contiguous_from_each_cursor_ended_unblocked_and_capped(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    keys = [(1, 0), (1, 1), (1, 3), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2)]
+    ctx.outbox.add_aggregated([(report(a, e), "0x" + report_struct_hash(report(a, e)).hex()) for a, e in keys])
+    rows = ctx.outbox.reports_needing_batch()
+    cursors = {1: 0, 2: 1, 3: 0}
+    # asset 1 stops at its gap (no epoch 2); asset 2 from its cursor; epoch 2 has not ended at G + 150
+    plan = plan_contiguous(ctx, view(cursors, t=G + 150), rows, 50)
+    assert [(r.asset_id, r.epoch) for r in plan] == [(1, 0), (1, 1), (2, 1), (3, 0), (3, 1)]
+    assert len(plan_contiguous(ctx, view(cursors, t=G + 150), rows, 3)) == 3
+    ctx.blocked[2] = Blocked(1, "AssetNotActive", 1, time.monotonic() + 60)
+    plan = plan_contiguous(ctx, view(cursors), rows, 50)
+    assert [(r.asset_id, r.epoch) for r in plan] == [(1, 0), (1, 1), (3, 0), (3, 1), (3, 2)]
