@@ -36,6 +36,7 @@ from oracle.daemon.keeper import Keeper
 from oracle.daemon.parts import build_aggregator, build_peers, build_signers, build_source, crash_hook_from_env
 from oracle.daemon.posting import Poster
 from oracle.daemon.reconcile import Reconciler
+from oracle.daemon.reload import apply_submission, load_for_reload
 from oracle.daemon.root_posting import RootPosting
 from oracle.daemon.startup import run_startup_checks
 
@@ -288,35 +289,14 @@ class Daemon:
         self._reload.set()
 
     def reload_settings(self) -> bool:
-        """Apply the ``[submission]`` settings as they are now (fee caps, bump, gas cap and margin, confirmations,
-        replacement delay, batch size, mode) to the running daemon; other sections need a restart (a warning
-        names them). A file that does not load leaves the running settings as they are. True when applied."""
-        if self.settings_loader is None:
-            logger.warning("reload requested but no settings loader is set", extra={"event": "reload_unavailable"})
+        """Apply the ``[submission]`` settings as they are now (see :mod:`oracle.daemon.reload`). True when
+        applied (or unchanged); False when the settings could not be loaded (the running ones are kept)."""
+        new = load_for_reload(self.settings_loader)
+        if new is None:
             return False
-        try:
-            new = self.settings_loader()
-        except WellheadError as exc:
-            logger.error(
-                "reload failed, the running settings are kept: %s", exc, extra={"event": "reload_failed"}
-            )
-            return False
-        old = self.settings
-        restart = sorted(
-            name for name in type(new).model_fields if name != "submission" and getattr(new, name) != getattr(old, name)
-        )
-        if restart:
-            logger.warning(
-                "reload applies [submission] only; changes to %s need a restart",
-                ", ".join(restart),
-                extra={"event": "reload_needs_restart", "sections": restart},
-            )
-        before, after = old.submission.model_dump(), new.submission.model_dump()
-        changes = {k: [str(before[k]), str(after[k])] for k in after if before[k] != after[k]}
-        if not changes:
-            logger.info("reload: the submission settings did not change", extra={"event": "settings_reloaded"})
+        settings = apply_submission(self.settings, new)
+        if settings is self.settings:
             return True
-        settings = old.model_copy(update={"submission": new.submission})
         self.settings = self.ctx.settings = settings
         sub = settings.submission
         self.fees = FeePolicy(sub.max_fee_per_gas_wei, sub.max_priority_fee_per_gas_wei, sub.fee_bump_percent)
@@ -330,11 +310,6 @@ class Daemon:
             )
         for strategy in (self.batches, self.roots):
             strategy.hint = min(strategy.hint, sub.max_reports_per_tx)
-        logger.warning(
-            "submission settings reloaded: %s",
-            ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in sorted(changes.items())),
-            extra={"event": "settings_reloaded", "changes": changes},
-        )
         return True
 
     def step(self) -> None:

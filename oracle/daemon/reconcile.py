@@ -16,7 +16,7 @@ import time
 
 from oracle.outbox import ReportRow
 
-from oracle.daemon.context import ChainView, StageContext
+from oracle.daemon.context import ZERO_ROOT, ChainView, StageContext
 
 __all__ = ["Reconciler"]
 
@@ -119,6 +119,15 @@ class Reconciler:
         rewound = ctx.outbox.reopen_reports([row.key for rows in behind.values() for row in rows], reason)
         reopened = sum(len(rows) for rows in behind.values())
         ctx.metrics.reports_reopened.inc(reopened)
+        for root_id in rewound["roots"]:
+            root = ctx.outbox.root(root_id)
+            if ctx.chain.root_of(root.epoch)[0] == ZERO_ROOT and not ctx.outbox.rewind_root_commit(root_id, reason):
+                logger.error(
+                    "the root of epoch %d is no longer on chain and was not committed by us: its reports cannot be "
+                    "proven (known limit; see docs/operators.md)",
+                    root.epoch,
+                    extra={"event": "rolled_back_root_lost", "root_id": root_id, "epoch": root.epoch},
+                )
         for asset_id, rows in behind.items():
             logger.error(
                 "CHAIN ROLLBACK: the oracle's cursor of asset %d is at epoch %d (block %d) but the outbox held epochs "

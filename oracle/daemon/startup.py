@@ -87,6 +87,7 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
                 threshold,
                 extra={"event": "quorum_unreachable"},
             )
+        cursors: dict[int, tuple[int, bool]] = {}
         for asset_id in ctx.asset_ids:
             status = ctx.chain.asset_status(asset_id)
             if status == "None":
@@ -95,7 +96,8 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
                     f"asset {asset_id} of {cfg.assets.map} is not registered in the AssetRegistry "
                     f"{ctx.chain.asset_registry()}",
                 )
-            if not ctx.chain.cursor(asset_id)[1]:
+            cursors[asset_id] = ctx.chain.cursor(asset_id)
+            if not cursors[asset_id][1]:
                 raise StartupCheckError(
                     "reporting_not_started",
                     f"asset {asset_id}'s reporting has not started on the oracle (cursorOf({asset_id}).started is "
@@ -126,7 +128,7 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
             "source_unreachable", f"the metric source {source.name} is unusable: {exc}"
         ) from None
     ctx.metrics.source_up.set(1)
-    _check_series(ctx, source)
+    _check_series(ctx, source, {a: c[0] for a, c in cursors.items()})
     try:
         ctx.outbox.bind(chain_id, ctx.deployment.oracle)
     except WellheadError as exc:
@@ -168,7 +170,7 @@ def _pick_sender(ctx: StageContext) -> Signer:
     raise StartupCheckError("sender", f"signers.sender {wanted} is none of the local signers")
 
 
-def _check_series(ctx: StageContext, source: MetricSource) -> None:
+def _check_series(ctx: StageContext, source: MetricSource, next_epochs: dict[int, int]) -> None:
     """Refuse an asset none of whose GPUs has a series around the next epoch it must post (its cursor's, or the
     last one the source covers): a selector that matches nothing, a wiped TSDB or a wrong asset map would
     otherwise be posted as an outage.
@@ -177,12 +179,12 @@ def _check_series(ctx: StageContext, source: MetricSource) -> None:
         StartupCheckError: ``asset_no_series`` or ``source_unreachable``.
     """
     cfg = ctx.settings.source
-    span_ms = max(cfg.lookback_s * 1000, ctx.assets.epoch_length * 1000)
+    span_ms = max(cfg.lookback_s * 1000, 2 * cfg.scrape_interval_ms)
     try:
         coverage = source_coverage_ms(source)
         ends: dict[int, list[int]] = {}
         for asset_id in ctx.asset_ids:
-            next_end = ctx.aggregator.epoch_end_s(ctx.chain.cursor(asset_id)[0]) * 1000 + cfg.grace_ms
+            next_end = ctx.aggregator.epoch_end_s(next_epochs[asset_id]) * 1000 + cfg.grace_ms
             end = next_end if coverage is None else min(coverage, next_end)
             ends.setdefault(end, []).append(asset_id)
         silent: list[int] = []
@@ -191,13 +193,12 @@ def _check_series(ctx: StageContext, source: MetricSource) -> None:
             silent += [a for a in asset_ids if not any(u in seen for u in ctx.assets.assets[a].gpus)]
     except SourceError as exc:
         raise StartupCheckError("source_unreachable", f"the metric source {source.name} is unusable: {exc}") from None
-    except ChainUnavailable as exc:
-        raise StartupCheckError("chain_unreachable", f"the RPC node stopped answering: {exc.reason}") from None
     if silent:
         raise StartupCheckError(
             "asset_no_series",
             f"asset(s) {', '.join(map(str, sorted(silent)))} of {ctx.settings.assets.map} have no series in the "
-            f"metric source {source.name} in the {span_ms // 1000} s before the end of the next epoch to post: a "
+            f"metric source {source.name} in the lookback ({span_ms // 1000} s) before the end of the next epoch to "
+            "post (or what the source covers): a "
             "selector that matches none of their GPUs, a wiped TSDB or a wrong asset map would be posted as an "
             "outage. Fix the source or the map; a real outage is posted by the running daemon after "
             "source.outage_after_s (or `wellhead-oracle outage`)",

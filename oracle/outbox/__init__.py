@@ -20,7 +20,8 @@ State machines (each record only moves forward; anything else raises :class:`~or
 One move goes backwards, only when the chain rolled back past reports it held (``reopen_reports``): a report
 our transaction landed goes back to ``submitted`` with its batch (``confirmed -> submitted``) and that
 transaction (``mined -> pending``, rebroadcast as signed), a root it was proven against ``proven ->
-committed``; a report someone else landed goes back to ``aggregated``. Each is recorded in ``events``.
+committed`` (and ``-> submitted`` with our commit transaction ``mined -> pending`` when the commit was rolled
+back too); a report someone else landed goes back to ``aggregated``. Each is recorded in ``events``.
 
 A report's state is the furthest step it reached. A report whose batch became ``void`` (split to fit the gas
 cap, signed for a signer set that changed, partly posted by someone else) keeps its state and is put in a new

@@ -252,6 +252,30 @@ class TransactionTable(RootTable):
                 )
         return {name: sorted(ids) for name, ids in rewound.items()}
 
+    def rewind_root_commit(self, root_id: int, reason: str) -> bool:
+        """The chain rolled back our ``commitRoot`` too (``rootOf(epoch)`` is empty again): the root goes back to
+        ``submitted`` and its commit transaction to ``pending`` (rebroadcast as signed, before the proofs that
+        follow it in nonce order). False when no mined commit transaction of ours landed it."""
+        now = time.time()
+        with self._write() as db:
+            tx = db.execute(
+                "SELECT id FROM transactions WHERE kind = 'commit' AND root_id = ? AND state = 'mined' AND status = 1",
+                (root_id,),
+            ).fetchone()
+            if tx is None:
+                return False
+            db.execute(
+                "UPDATE transactions SET state = 'pending', mined_block = NULL, status = NULL, updated_at = ? "
+                "WHERE id = ?",
+                (now, tx["id"]),
+            )
+            db.execute(
+                "UPDATE roots SET state = 'submitted', committed_by = NULL, block = NULL, updated_at = ? WHERE id = ?",
+                (now, root_id),
+            )
+            self._event(db, "root_reopened", None, None, {"root_id": root_id, "reason": reason, "tx": int(tx["id"])})
+        return True
+
     @staticmethod
     def _rewind_batch(db: sqlite3.Connection, batch_id: int, now: float, rewound: dict[str, set[int]]) -> bool:
         """Put a confirmed batch, its reports and the transaction that landed it back to submitted / pending.

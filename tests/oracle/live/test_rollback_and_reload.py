@@ -37,19 +37,25 @@ def _post_through(daemon: Daemon, epoch: int, steps: int = 12) -> None:
     raise AssertionError(f"epochs through {epoch} not posted after {steps} steps")
 
 
-@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize(("mode", "restart"), [("batch", False), ("batch", True), ("root", False)])
 def test_reports_removed_by_a_rollback_are_reopened_and_posted_again_exactly_once(
     tmp_path: Path,
     template: ChainTemplate,
     recording: Path,
     reference: dict[tuple[int, int], Report],
     caplog: pytest.LogCaptureFixture,
+    mode: str,
     restart: bool,
 ) -> None:
     chain = start_chain(template, tmp_path / "chain", timestamp=GENESIS + 2 * EPOCH + 5)
     config = write_settings(
         tmp_path,
-        daemon_settings(tmp_path, chain=chain, source={"kind": "recording", "recording": {"path": str(recording)}}),
+        daemon_settings(
+            tmp_path,
+            chain=chain,
+            source={"kind": "recording", "recording": {"path": str(recording)}},
+            submission={"mode": mode},
+        ),
     )
     snapshot = chain.rpc("evm_snapshot")
     daemon = Daemon.from_settings(load_settings(config))
@@ -74,6 +80,10 @@ def test_reports_removed_by_a_rollback_are_reopened_and_posted_again_exactly_onc
         assert daemon.metrics.reports_reopened._value.get() == 4  # noqa: SLF001
         assert len(daemon.outbox.events("report_reopened")) == 4
         assert_posted_exactly_once(chain, reference, 1, outbox=tmp_path / "outbox.sqlite")
+        if mode == "root":  # the commits were rolled back too: re-committed from the stored signatures
+            assert [(r.epoch, r.state) for r in daemon.outbox.roots()] == [(0, "proven"), (1, "proven")]
+            assert len(daemon.outbox.events("root_reopened")) == 2
+            assert [t.kind for t in daemon.outbox.transactions()].count("commit") == 2  # rebroadcast, not re-signed
     finally:
         daemon.close()
         chain.stop()
