@@ -43,7 +43,7 @@ from oracle.models import Report
 from oracle.publication import DirectorySource, EpochPublication, HttpSource, PublicationSource
 from oracle.signer import LocalKeySigner, Signer
 
-__all__ = ["KeepResult", "Keeper", "KeeperSettings", "plan_settlements", "register_keep"]
+__all__ = ["KeepResult", "Keeper", "KeepSettings", "plan_settlements", "register_keep"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ _SETTLE_MANY = keccak(text=SETTLE_MANY_SIGNATURE)[:4]
 _CURSORS_OF = keccak(text=CURSORS_OF_SIGNATURE)[:4]
 
 
-class KeeperSettings(BaseModel):
+class KeepSettings(BaseModel):
     """What a keeper needs; built once from the command line (or a test)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -128,7 +128,7 @@ class Keeper:
         self,
         w3: Web3,
         sender: Signer,
-        settings: KeeperSettings,
+        settings: KeepSettings,
         *,
         source: PublicationSource | None = None,
         stop: threading.Event | None = None,
@@ -310,7 +310,7 @@ def _run_keep(args: argparse.Namespace) -> int:
     key = os.environ.get(args.key_env)
     if not key:
         raise ConfigError(f"the environment variable {args.key_env} holding the keeper's key is not set")
-    settings = KeeperSettings(
+    settings = KeepSettings(
         rpc_url=SecretStr(args.rpc_url),
         lease_market=args.lease_market,
         lens=args.lens,

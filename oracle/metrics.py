@@ -15,9 +15,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 

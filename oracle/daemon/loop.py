@@ -393,8 +393,12 @@ class Daemon:
             ended = (t - ctx.assets.genesis) // ctx.assets.epoch_length
             if self.settings.until_epoch is not None:
                 ended = min(ended, self.settings.until_epoch + 1)
+            # Root-only posting stores no report: an epoch is posted once its root is committed.
+            next_root = 0
+            if self.settings.submission.mode == "root_only":
+                next_root = 1 + max((r.epoch for r in ctx.outbox.roots(("committed", "proven"))), default=-1)
             for asset_id in ctx.asset_ids:
-                next_epoch = view.next_epoch(asset_id)
+                next_epoch = max(view.next_epoch(asset_id), next_root)
                 self.metrics.last_posted_epoch.labels(asset=str(asset_id)).set(next_epoch - 1)
                 behind = max(behind, ended - next_epoch)
         self.metrics.epochs_behind.set(max(0, behind))

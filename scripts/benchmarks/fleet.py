@@ -197,11 +197,11 @@ def _drive(url: str, work: Path, config: Path, publish: Path, setup: dict[str, A
     from pydantic import SecretStr
     from web3 import Web3
 
-    from oracle.keeper import Keeper, KeeperSettings
+    from oracle.keeper import Keeper, KeepSettings
     from scripts.localnode import rpc_call
 
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 600}))
-    keeper = Keeper(w3, keeper_signer, KeeperSettings(
+    keeper = Keeper(w3, keeper_signer, KeepSettings(
         rpc_url=SecretStr(url), lease_market=setup["market"], lens=setup["lens"], publications=str(publish),
         gas_cap=GAS_CAP))
     outbox = work / "outbox.sqlite"

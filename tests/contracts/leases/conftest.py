@@ -26,9 +26,11 @@ def oracle_signers():
 
 @pytest.fixture(scope="module")
 def genesis():
-    from brownie import chain
+    from brownie import web3
 
-    return chain.time() - EPOCHS_BEFORE_NOW * HOUR - INTO_EPOCH
+    # The node's own clock (its latest block), not brownie's: a module that moved the clock with
+    # evm_setNextBlockTimestamp leaves the node ahead of brownie's local estimate after the snapshot revert.
+    return web3.eth.get_block("latest")["timestamp"] - EPOCHS_BEFORE_NOW * HOUR - INTO_EPOCH
 
 
 @pytest.fixture(scope="module")

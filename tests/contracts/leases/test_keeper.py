@@ -10,7 +10,7 @@ import json
 from eth_utils import keccak
 from pydantic import SecretStr
 
-from oracle.keeper import Cursor, Keeper, KeeperSettings, plan_settlements
+from oracle.keeper import Cursor, Keeper, KeepSettings, plan_settlements
 from oracle.publication import DirectorySource, EpochPublication, publication_path, write_publication
 from oracle.roots import build_epoch_tree
 from oracle.signer import LocalKeySigner
@@ -26,7 +26,7 @@ def _keeper(w, tmp_path, **overrides):
 
     sender = LocalKeySigner(keccak(text="keeper-test"))
     w.actors.admin.transfer(sender.address, "10 ether")
-    settings = KeeperSettings(rpc_url=SecretStr("http://unused"), lease_market=w.market.address,
+    settings = KeepSettings(rpc_url=SecretStr("http://unused"), lease_market=w.market.address,
                               lens=w.lens.address, publications=str(tmp_path), **overrides)
     return Keeper(web3, sender, settings)
 

@@ -300,3 +300,22 @@ def test_healthy_capacity_below_the_leased_bills_every_lessee_alike(world):
     # Each lease pays half its rate less 10%: $8 x 0.45 = $3.60 and $4 x 0.45 = $1.80.
     assert m.leaseAccount(first)["billed"] == usd("3.6")
     assert m.leaseAccount(second)["billed"] == usd("1.8")
+
+
+# ------------------------------------------------------------------------------------------ cursors
+
+
+def test_lens_cursors_of_returns_every_assets_report_and_settle_cursors_in_one_call(world):
+    w, a, m = world, world.actors, world.market
+    make_offer(w)  # the H100 enrols; the L40S does not
+    w.clock.goto(w.e0 + 2)
+    w.meter.post(w.a1, w.e0, **H100_FULL)
+    m.settle(w.a1, w.e0, {"from": a.keeper})
+    unknown = 999
+
+    cursors = w.lens.cursorsOf([w.a1, w.a2, unknown])
+
+    # (nextReportEpoch, reportingStarted, nextSettleEpoch, enrolled)
+    assert [tuple(c) for c in cursors] == [(w.e0 + 1, True, w.e0 + 1, True), (w.e0, True, 0, False), (0, False, 0, False)]
+    assert [tuple(c) for c in w.oracle.cursorsOf([w.a1, w.a2])] == [(w.e0 + 1, True), (w.e0, True)]
+    assert w.lens.cursorsOf([]) == ()
