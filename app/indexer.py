@@ -181,7 +181,12 @@ class Indexer:
             name = decoded["event"]
             block = int(entry["blockNumber"])
             if block not in timestamps:
-                timestamps[block] = int(self.w3.eth.get_block(block)["timestamp"])
+                # Nodes that follow the 2025 JSON-RPC spec (Anvil, geth) put the block's time in each log;
+                # others cost one eth_getBlockByNumber per block with logs.
+                stamp = entry.get("blockTimestamp")
+                if stamp is None:
+                    stamp = self.w3.eth.get_block(block)["timestamp"]
+                timestamps[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             asset_id = args.get("assetId", contract_asset)
             asset_id = int(asset_id) if asset_id is not None else None
             rows.append((
