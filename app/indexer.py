@@ -125,6 +125,8 @@ class Indexer:
             except (Web3Exception, OSError) as exc:
                 raise IndexerError(0, f"cannot read the settlement token ({exc})") from exc
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (json.dumps(info),))
+            epoch_length = self._c["MeteringOracle"].functions.epochLength().call()
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch_length', ?)", (str(epoch_length),))
 
     # ------------------------------------------------------------------------------------------ cursor
 
