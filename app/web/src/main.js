@@ -193,7 +193,7 @@ async function renderAsset(assetId) {
         { name: 'uptime (healthy GPU-s / capacity)', values: e.map((x) => 100 * x.gpuSeconds / (a.gpuCount * HOUR)) },
         { name: 'utilisation', values: e.map((x) => (x.gpuSeconds ? 100 * x.busyGpuSeconds / x.gpuSeconds : 0)) },
       ] })),
-    h('details', { class: 'panel' }, h('summary', {}, 'Valuation breakdown'),
+    h('details', { class: 'panel', open: true }, h('summary', {}, 'Valuation breakdown'),
       h('table', { class: 'kv' }, h('tbody', {},
         kv('Price now', cash(BigInt(v.price))), kv('Target', cash(BigInt(v.target))),
         kv('Net to holders in window', `${cash(BigInt(v.windowNet))} over ${v.windowEpochs} epochs`),
