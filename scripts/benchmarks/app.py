@@ -3,7 +3,8 @@
 World: the app's demo world (app/world.py) plus 97 more assets (100 in all, each with an open offering and
 a valuation), 1,000 verified holders who each received shares of nine assets, so that the index holds more
 than 10,000 events. The holders only receive shares (raw transactions from compliance, and Carol's
-transfers batched 100 to a `multicall`, to keep the set-up fast). The indexer indexes everything before the pages load; the server runs in this process.
+transfers batched 100 to a `multicall`, to keep the set-up fast). The indexer indexes everything before the
+pages load; the server runs in this process.
 
 Figures (median of RUNS page loads, each in a fresh browser context with the scripted wallet of one holder):
 - app.markets_ready_ms: navigation start to the markets table rendered with all 100 assets (and not before
@@ -40,8 +41,10 @@ def run(bench: Bench) -> None:
     with quiet():
         world, holder = _world()
     figures = _measure(world, holder)
-    bench.record("app.index_events", figures["events"], "events", note=f"{EXTRA_ASSETS + 3} assets, {HOLDERS:,} holders")
-    bench.record("app.index_seconds", figures["index_seconds"], "s", note="the indexer's first pass, snapshots included")
+    bench.record("app.index_events", figures["events"], "events",
+                 note=f"{EXTRA_ASSETS + 3} assets, {HOLDERS:,} holders")
+    bench.record("app.index_seconds", figures["index_seconds"], "s",
+                 note="the indexer's first pass, snapshots included")
     bench.record("app.markets_ready_ms", figures["markets"], "ms", goal=GOAL_READY_MS,
                  note=f"median of {RUNS} loads, headless Chromium")
     bench.record("app.portfolio_ready_ms", figures["portfolio"], "ms", goal=GOAL_READY_MS,
