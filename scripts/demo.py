@@ -414,10 +414,15 @@ def _chart(story: Story) -> Path:
             values = [r[key] / 1e6 for r in rows]
             axis.bar(epochs, values, bottom=bottom, label=label, color=color)
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        # The meter saw a fault: say so on the bars, once per run of epochs at the same uptime, not in a legend.
+        previous = None
         for r, top in zip(rows, bottom, strict=True):
-            if r["uptime"] < 0.99:  # the meter saw a fault: say so on the bar, not in a legend
-                axis.annotate(f"{r['uptime']:.0%}\nup", (r["epoch"], top), ha="center", va="bottom", fontsize=7,
-                              color="#c0392b")
+            uptime = round(r["uptime"], 2)
+            if uptime < 0.99 and uptime != previous:
+                text = f"{uptime:.0%} up" + (" (outage)" if uptime == 0 and top == 0 else "")
+                axis.annotate(text, (r["epoch"], top), xytext=(0, 2), textcoords="offset points", ha="left",
+                              va="bottom", fontsize=7, color="#c0392b", rotation=60)
+            previous = uptime if uptime < 0.99 else None
         axis.set_title(f"{asset.spec.shares_symbol}: where did each epoch's revenue go?", fontsize=11)
         axis.set_ylabel("\\$ per epoch")
         axis.set_xlabel("epoch")
