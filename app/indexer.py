@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS event_accounts (
 CREATE TABLE IF NOT EXISTS assets (asset_id INTEGER PRIMARY KEY, snapshot TEXT NOT NULL, block INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS offers (
     offer_id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, snapshot TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS lending_markets (address TEXT PRIMARY KEY, asset_id INTEGER NOT NULL, snapshot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lending_markets (
+    address TEXT PRIMARY KEY, asset_id INTEGER NOT NULL, snapshot TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS epochs (
     asset_id INTEGER NOT NULL, epoch INTEGER NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (asset_id, epoch));
 CREATE TABLE IF NOT EXISTS lease_owners (lease_id INTEGER PRIMARY KEY, owner TEXT NOT NULL);
@@ -102,9 +103,8 @@ class Indexer:
 
     def __post_init__(self) -> None:
         for kind, abi in self.manifest.abis.items():
-            self._topics[kind] = {
-                event_abi_to_log_topic(item): item for item in abi if item.get("type") == "event" and not item.get("anonymous")
-            }
+            events = [item for item in abi if item.get("type") == "event" and not item.get("anonymous")]
+            self._topics[kind] = {event_abi_to_log_topic(item): item for item in events}
         stored = self.db.execute("SELECT value FROM meta WHERE key='chain_id'").fetchone()
         if stored is not None and int(stored[0]) != self.manifest.chain_id:
             raise IndexerError(0, f"database belongs to chain {stored[0]}, manifest to {self.manifest.chain_id}")
@@ -114,17 +114,19 @@ class Indexer:
         for address, kind, asset_id in self.db.execute("SELECT address, kind, asset_id FROM contracts"):
             self._kinds[address] = (kind, asset_id)
         self._c = {
-            name: self.w3.eth.contract(address=to_checksum_address(self.manifest.address(name)), abi=self.manifest.abis[name])
-            for name in self.manifest.addresses
+            name: self.w3.eth.contract(address=to_checksum_address(address), abi=self.manifest.abis[name])
+            for name, address in self.manifest.addresses.items()
         }
         if self.db.execute("SELECT 1 FROM meta WHERE key='token'").fetchone() is None:
             token = self._c["SettlementToken"].functions
             try:
-                info = {"name": token.name().call(), "symbol": token.symbol().call(), "decimals": token.decimals().call(),
-                        "address": self.manifest.address("SettlementToken")}
+                info = {"name": token.name().call(), "symbol": token.symbol().call(),
+                        "decimals": token.decimals().call(), "address": self.manifest.address("SettlementToken")}
             except (Web3Exception, OSError) as exc:
                 raise IndexerError(0, f"cannot read the settlement token ({exc})") from exc
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (json.dumps(info),))
+            epoch_length = self._c["MeteringOracle"].functions.epochLength().call()
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch_length', ?)", (str(epoch_length),))
 
     # ------------------------------------------------------------------------------------------ cursor
 
@@ -181,7 +183,12 @@ class Indexer:
             name = decoded["event"]
             block = int(entry["blockNumber"])
             if block not in timestamps:
-                timestamps[block] = int(self.w3.eth.get_block(block)["timestamp"])
+                # Nodes that follow the 2025 JSON-RPC spec (Anvil, geth) put the block's time in each log;
+                # others cost one eth_getBlockByNumber per block with logs.
+                stamp = entry.get("blockTimestamp")
+                if stamp is None:
+                    stamp = self.w3.eth.get_block(block)["timestamp"]
+                timestamps[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             asset_id = args.get("assetId", contract_asset)
             asset_id = int(asset_id) if asset_id is not None else None
             rows.append((

@@ -34,7 +34,8 @@ INJECTED_WALLET = """
   window.ethereum = provider;
   const info = { uuid: '6f3c7f7e-0d5e-4b1a-9a3e-7d2b9c1e5a40', name: 'Test Wallet', rdns: 'org.wellhead.testwallet',
     icon: 'data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22/%3E' };
-  const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
+  const announce = () => window.dispatchEvent(
+    new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
   window.addEventListener('eip6963:requestProvider', announce);
   announce();
 })();

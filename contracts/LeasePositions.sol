@@ -82,7 +82,7 @@ contract LeasePositions is ILeasePositions, ERC721 {
         _requireOwned(tokenId);
         ILeaseMarket.Lease memory lease = ILeaseMarket(market).getLease(tokenId);
         uint256 assetId = ILeaseMarket(market).offerTerms(lease.offerId).assetId;
-        bytes memory json = abi.encodePacked(
+        string memory json = string.concat(
             '{"name":"Wellhead GPU Lease #',
             Strings.toString(tokenId),
             '","description":"A lease of metered GPU capacity on Wellhead: billed each epoch for what the meter proves was delivered, credited when uptime falls below its SLA.","attributes":[',
@@ -90,7 +90,7 @@ contract LeasePositions is ILeasePositions, ERC721 {
             _trait("Offer", lease.offerId),
             _trait("GPUs", lease.gpus)
         );
-        json = abi.encodePacked(
+        json = string.concat(
             json,
             _trait("Start epoch", lease.startEpoch),
             _trait("End epoch", lease.endEpoch),
@@ -100,7 +100,7 @@ contract LeasePositions is ILeasePositions, ERC721 {
             _statusName(lease.status),
             '"}]}'
         );
-        return string.concat("data:application/json;base64,", Base64.encode(json));
+        return string.concat("data:application/json;base64,", Base64.encode(bytes(json)));
     }
 
     function supportsInterface(bytes4 interfaceId) public view override(ERC721, IERC165) returns (bool) {
@@ -116,8 +116,8 @@ contract LeasePositions is ILeasePositions, ERC721 {
         }
     }
 
-    function _trait(string memory name, uint256 value) internal pure returns (bytes memory) {
-        return abi.encodePacked('{"trait_type":"', name, '","value":', Strings.toString(value), "},");
+    function _trait(string memory name, uint256 value) internal pure returns (string memory) {
+        return string.concat('{"trait_type":"', name, '","value":', Strings.toString(value), "},");
     }
 
     function _statusName(ILeaseMarket.LeaseStatus status) internal pure returns (string memory) {

@@ -55,12 +55,13 @@ contract PortfolioLens is IPortfolioLens {
     function _assets(address account) internal view returns (AssetPosition[] memory kept) {
         uint256 count = assetRegistry.assetCount();
         AssetPosition[] memory all = new AssetPosition[](count);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 assetId = 1; assetId <= count; ++assetId) {
             IAssetShares shares = IAssetShares(assetRegistry.sharesOf(assetId));
             uint256 balance = shares.balanceOf(account);
             uint256 claimed = shares.claimedBy(account);
             uint256 claimable = shares.claimable(account);
+            // Equality with zero only skips an empty position in a view; a donation cannot hide a holding.
             if (balance == 0 && claimed == 0 && claimable == 0) continue;
             all[n++] = AssetPosition({
                 assetId: assetId,
@@ -78,7 +79,7 @@ contract PortfolioLens is IPortfolioLens {
 
     function _leases(address account, uint256[] calldata leaseIds) internal view returns (LeasePosition[] memory kept) {
         LeasePosition[] memory all = new LeasePosition[](leaseIds.length);
-        uint256 n;
+        uint256 n = 0;
         ILeasePositions positions = leaseMarket.positions();
         for (uint256 i; i < leaseIds.length; ++i) {
             uint256 leaseId = leaseIds[i];
@@ -102,7 +103,7 @@ contract PortfolioLens is IPortfolioLens {
     function _loans(address account) internal view returns (LoanPosition[] memory kept) {
         address[] memory markets = lendingFactory.markets();
         LoanPosition[] memory all = new LoanPosition[](markets.length);
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i; i < markets.length; ++i) {
             ILendingMarket market = ILendingMarket(markets[i]);
             ILendingMarket.Position memory position = market.positionOf(account);

@@ -399,43 +399,109 @@ def report(story: Story) -> None:
 
 
 def _chart(story: Story) -> Path:
+    """reports/demo.png: five panels, each answering one question an investor asks (as the app's charts do)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 1, figsize=(11, 10), sharex=True)
-    for axis, asset in zip(axes[:2], (story.h100, story.l40s)):
+    fig, axes = plt.subplots(2, 3, figsize=(18, 9.5))
+    parts = (("net", "to share holders", "#2f6fdf"), ("fee", "operator fee", "#e0a03a"),
+             ("energy_cost", "energy", "#d05a5a"), ("credits", "SLA credits back to lessees", "#7a8699"))
+    for axis, asset in zip(axes[0][:2], (story.h100, story.l40s), strict=True):
         rows = [r for r in story.epochs if r["asset"] == asset.asset_id]
         epochs = [r["epoch"] for r in rows]
-        axis.bar(epochs, [r["energy_cost"] / 1e6 for r in rows], label="energy cost", color="#c0c0c0")
-        axis.bar(epochs, [r["fee"] / 1e6 for r in rows], bottom=[r["energy_cost"] / 1e6 for r in rows],
-                 label="operator fee", color="#8da0cb")
-        axis.bar(epochs, [r["net"] / 1e6 for r in rows],
-                 bottom=[(r["energy_cost"] + r["fee"]) / 1e6 for r in rows], label="net to investors", color="#66c2a5")
-        axis.set_ylabel("$ per epoch")
-        twin = axis.twinx()
-        twin.plot(epochs, [r["gpu_hours"] for r in rows], color="#fc8d62", marker=".", label="delivered GPU-h")
-        twin.set_ylabel("GPU-hours")
-        twin.set_ylim(bottom=0)
-        axis.set_title(f"{asset.spec.shares_symbol}: revenue split and delivered GPU-hours")
-        axis.legend(loc="lower left", fontsize=8, framealpha=0.9)
-    rows = story.loans
+        bottom = [0.0] * len(rows)
+        for key, label, color in parts:
+            values = [r[key] / 1e6 for r in rows]
+            axis.bar(epochs, values, bottom=bottom, label=label, color=color)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        # The meter saw a fault: say so on the bars, once per run of epochs at the same uptime, not in a legend.
+        previous = None
+        for r, top in zip(rows, bottom, strict=True):
+            uptime = round(r["uptime"], 2)
+            if uptime < 0.99 and uptime != previous:
+                text = f"{uptime:.0%} up" + (" (outage)" if uptime == 0 and top == 0 else "")
+                axis.annotate(text, (r["epoch"], top), xytext=(0, 2), textcoords="offset points", ha="left",
+                              va="bottom", fontsize=7, color="#c0392b", rotation=60)
+            previous = uptime if uptime < 0.99 else None
+        axis.set_title(f"{asset.spec.shares_symbol}: where did each epoch's revenue go?", fontsize=11)
+        axis.set_ylabel("\\$ per epoch")
+        axis.set_xlabel("epoch")
+        axis.set_ylim(top=max(bottom or [1]) * 1.25)
+
+    # Why does the L40S share price move before any outage? The valuation starts at the offering price and
+    # moves a bounded step per epoch toward the capitalised metered yield.
+    valuation = axes[0][2]
+    price_rows = [r for r in story.loans if r["borrower"] == "bob"]
+    valuation.plot([r["epoch"] for r in price_rows], [r["price_usd"] for r in price_rows], color="#7570b3",
+                   marker=".", label="valuation (lending price)")
+    valuation.axhline(story.l40s.spec.share_price / 1e6, color="#999999", linestyle="--", linewidth=1,
+                      label="offering price")
+    valuation.set_title("L40S share: why does its price move?", fontsize=11)
+    valuation.text(0.02, 0.03, "It starts at the offering price and moves a bounded step per epoch\n"
+                   "toward the capitalised metered yield; an outage cuts that yield.",
+                   transform=valuation.transAxes, fontsize=8, color="#444444")
+    valuation.set_ylabel("\\$ per share")
+    valuation.set_xlabel("epoch")
+    valuation.legend(loc="upper right", fontsize=8)
+
+    # Each borrower on its own scale: debt as a share of what was borrowed, so a small loan shrinking with
+    # yield is as visible as a large one.
+    loans = axes[1][0]
     for name, color in (("alice", "#1b9e77"), ("bob", "#d95f02")):
-        mine = [r for r in rows if r["borrower"] == name]
-        axes[2].plot([r["epoch"] for r in mine], [r["debt_usd"] for r in mine], color=color, label=f"{name}'s debt")
-    axes[2].set_ylabel("debt $")
-    axes[2].set_xlabel("epoch")
-    price = axes[2].twinx()
-    price.plot([r["epoch"] for r in rows if r["borrower"] == "bob"],
-               [r["price_usd"] for r in rows if r["borrower"] == "bob"], "--", color="#7570b3", label="L40S share value")
-    price.set_ylabel("$ per share")
-    axes[2].legend(loc="upper left", fontsize=8)
-    price.legend(loc="upper right", fontsize=8)
-    axes[2].set_title("Loans: alice's repaid by yield; bob's L40S collateral loses value in the outage")
+        mine = [r for r in story.loans if r["borrower"] == name]
+        if not mine or not mine[0]["debt_usd"]:
+            continue
+        first = mine[0]["debt_usd"]
+        loans.plot([r["epoch"] for r in mine], [100 * r["debt_usd"] / first for r in mine], color=color, marker=".",
+                   label=f"{name}: \\${first:,.0f} borrowed, \\${mine[-1]['debt_usd']:,.0f} owed at the end")
+    if story.liquidations:
+        loans.annotate(story.liquidations[0][:90].replace("$", "\\$"), (0.02, 0.22), xycoords="axes fraction", fontsize=8,
+                       color="#c0392b")
+    loans.axhline(100, color="#bbbbbb", linewidth=0.8)
+    loans.set_title("Is my loan shrinking? (collateral yield repays it)", fontsize=11)
+    loans.set_ylabel("debt, % of the amount borrowed")
+    loans.set_xlabel("epoch")
+    loans.legend(loc="lower left", fontsize=8)
+
+    # What each investor earned: revenue on the shares in the wallet (claimed + claimable), by asset, and
+    # interest earned as a lender. Yield on collateral repays the loan instead (the panel on the left).
+    earned = axes[1][1]
+    a = story.actors
+    names = ("alice", "bob", "carol")
+    people = (a.alice, a.bob, a.carol)
+    bottom = [0.0] * 3
+    for asset, color in ((story.h100, "#2f6fdf"), (story.l40s, "#3aa37a")):
+        values = [asset.shares.accumulatedRevenueOf(who) / 1e6 for who in people]
+        earned.bar(names, values, bottom=bottom, color=color, label=f"{asset.spec.shares_symbol} revenue")
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    interest = []
+    for who in people:
+        total = 0.0
+        for market_ in (story.h100_market, story.l40s_market):
+            lent = market_.balanceOf(who)
+            if lent:
+                total += (market_.convertToAssets(lent) - 200_000 * 10**6) / 1e6
+        interest.append(max(total, 0.0))
+    earned.bar(names, interest, bottom=bottom, color="#8a5bd6", label="interest as lender")
+    for x, (b, i) in enumerate(zip(bottom, interest, strict=True)):
+        earned.annotate(f"\\${b + i:,.2f}", (x, b + i), ha="center", va="bottom", fontsize=9)
+    earned.set_ylim(top=max(b + i for b, i in zip(bottom, interest, strict=True)) * 1.2 or 1)
+    earned.set_title("What did each investor earn?", fontsize=11)
+    earned.set_ylabel("\\$ earned (claimed + claimable)")
+    earned.legend(loc="upper right", fontsize=8)
+
+    key = axes[1][2]
+    key.axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    key.legend(handles, labels, loc="upper left", title="Revenue of an epoch (top row)", fontsize=9, frameon=False)
+    key.text(0.0, 0.35, "Every figure is read from the chain: settled epochs\n(LeaseMarket.settlementOf), loans "
+             "(LendingMarket),\nshare revenue (AssetShares.accumulatedRevenueOf).\nThe investor app shows the same "
+             "series per asset.", transform=key.transAxes, fontsize=9, color="#444444", va="top")
     fig.tight_layout()
     path = REPORTS / "demo.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

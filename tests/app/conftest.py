@@ -71,7 +71,8 @@ def app_server(world, tmp_path_factory) -> Iterator[AppServer]:
     indexer.run_once()
     thread = IndexerThread(indexer, settings.poll_seconds)
     thread.start()
-    config = uvicorn.Config(create_app(settings, manifest, db), host="127.0.0.1", port=settings.port, log_level="warning")
+    config = uvicorn.Config(create_app(settings, manifest, db), host="127.0.0.1", port=settings.port,
+                            log_level="warning")
     server = uvicorn.Server(config)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()

@@ -65,7 +65,8 @@ def test_snapshots_match_the_chain(world, manifest, tmp_path):
     assert int(asset["totalSupply"]) == h100.shares.totalSupply()
     assert int(asset["valuation"]["price"]) == world.suite.valuation.quote(1)[0]
     assert asset["offerIds"] == [1]
-    epochs = [json.loads(s) for (s,) in indexer.db.execute("SELECT snapshot FROM epochs WHERE asset_id=1 ORDER BY epoch")]
+    rows = indexer.db.execute("SELECT snapshot FROM epochs WHERE asset_id=1 ORDER BY epoch").fetchall()
+    epochs = [json.loads(s) for (s,) in rows]
     assert len(epochs) == 6
     for epoch in epochs:
         settled = world.suite.lease_market.settlementOf(1, epoch["epoch"])
