@@ -83,6 +83,8 @@ class Suite:
     lending_factory: Any
     dev_stablecoin: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    share_venue: Any = None  # ShareVenue: order books for the share tokens (an approved holder)
+    lease_listings: Any = None  # LeaseListings: lease positions sold for stablecoin
 
     def contracts(self) -> dict[str, Any]:
         """Name -> contract, in deployment order, for the deployment file."""
@@ -98,6 +100,8 @@ class Suite:
             "YieldValuation": self.valuation,
             "LinearKinkIrm": self.irm,
             "LendingFactory": self.lending_factory,
+            "ShareVenue": self.share_venue,
+            "LeaseListings": self.lease_listings,
         }
         named.update(self.extra)
         return named
@@ -111,6 +115,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         Contract,
         DevStablecoin,
         InvestorRegistry,
+        LeaseListings,
         LeaseMarket,
         LeaseMarketLens,
         LeasePositions,
@@ -120,6 +125,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LendingMarketDeployer,
         LinearKinkIrm,
         MeteringOracle,
+        ShareVenue,
         YieldValuation,
         chain,
     )
@@ -180,6 +186,15 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     for lltv in config.lltvs:
         lending_factory.setLltvEnabled(lltv, True, tx)
 
+    # Secondary market. The venue holds escrowed shares, so it is approved as a holder; the deployer takes the
+    # holder-manager role only for that one call.
+    share_venue = ShareVenue.deploy(asset_registry, tx)
+    lease_listings = LeaseListings.deploy(lease_market, tx)
+    holder_manager = investor_registry.HOLDER_MANAGER_ROLE()
+    investor_registry.grantRole(holder_manager, deployer, tx)
+    investor_registry.setApprovedHolder(share_venue, True, tx)
+    investor_registry.revokeRole(holder_manager, deployer, tx)
+
     suite = Suite(
         chain_id=chain_id,
         deployer=deployer,
@@ -195,6 +210,8 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         irm=irm,
         lending_factory=lending_factory,
         dev_stablecoin=dev_stablecoin,
+        share_venue=share_venue,
+        lease_listings=lease_listings,
     )
     check_suite(suite, config)
     return suite
@@ -254,6 +271,11 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(factory.isValuationEnabled(suite.valuation), "YieldValuation not enabled in the LendingFactory")
     for lltv in config.lltvs:
         expect(factory.isLltvEnabled(lltv), f"LLTV {lltv} not enabled in the LendingFactory")
+    venue = suite.share_venue
+    expect(venue.registry() == registry.address, "ShareVenue.registry is not the AssetRegistry")
+    expect(investors.investorOf(venue)[3], "ShareVenue is not an approved holder in the InvestorRegistry")
+    expect(not investors.hasRole(investors.HOLDER_MANAGER_ROLE(), suite.deployer), "deployer kept HOLDER_MANAGER_ROLE")
+    expect(suite.lease_listings.market() == market.address, "LeaseListings.market is not the LeaseMarket")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(
