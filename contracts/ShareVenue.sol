@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
 import {IAssetShares} from "./interfaces/IAssetShares.sol";
@@ -20,11 +21,14 @@ import {IShareVenue} from "./interfaces/IShareVenue.sol";
 /// state-changing call.
 contract ShareVenue is IShareVenue {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
 
     /// @dev Prices are quoted per whole share.
     uint256 internal constant SHARE_UNIT = 1e18;
     /// @dev The share token's accumulator scale (IAssetShares.MAGNITUDE).
     uint256 internal constant MAGNITUDE = 1e36;
+    /// @inheritdoc IShareVenue
+    uint256 public constant MAX_PRICE_PER_SHARE = type(uint96).max;
 
     /// @inheritdoc IShareVenue
     IAssetRegistry public immutable registry;
@@ -40,10 +44,8 @@ contract ShareVenue is IShareVenue {
     /// @dev An ask's share-token `magnifiedRevenuePerShare` when its shares arrived in escrow.
     mapping(uint256 orderId => uint256) internal _revenueCheckpoint;
     mapping(IAssetShares shares => MarketState) internal _markets;
-    mapping(IAssetShares shares => uint256) internal _priceCumulative;
     mapping(IAssetShares shares => uint256) internal _revenueReserve;
-    /// @inheritdoc IShareVenue
-    mapping(address account => uint256) public proceedsOf;
+    mapping(address maker => MakerAccount) internal _makers;
 
     /// @dev The running totals of one taker call, in memory so that the loop stays within the stack.
     struct Fill {
@@ -52,7 +54,7 @@ contract ShareVenue is IShareVenue {
         uint256 value; // sell: stablecoin the taker receives
         uint256 perShare; // buy: the share token's accumulator, read once
         uint256 revenueDue; // buy: revenue credited to makers in this call
-        uint128 lastPrice;
+        uint96 lastPrice;
         uint256 deliveries; // sell: entries used in `makers` / `amounts`
         address[] makers;
         uint256[] amounts;
@@ -125,7 +127,12 @@ contract ShareVenue is IShareVenue {
         if (side == Side.Sell) {
             revenue = _revenueOf(remaining, shares.magnifiedRevenuePerShare(), _revenueCheckpoint[orderId]);
             delete _revenueCheckpoint[orderId];
-            if (revenue != 0) proceedsOf[maker] += revenue;
+            MakerAccount storage account = _makers[maker];
+            account.proceeds += revenue.toUint128();
+            // The ask was counted when placed and is counted out once, here or at its last fill.
+            unchecked {
+                account.openAsks -= 1;
+            }
         }
 
         emit OrderCancelled(address(shares), orderId, maker, remaining);
@@ -145,10 +152,11 @@ contract ShareVenue is IShareVenue {
 
     /// @inheritdoc IShareVenue
     function withdrawProceeds() external returns (uint256 amount) {
-        amount = proceedsOf[msg.sender];
+        MakerAccount storage account = _makers[msg.sender];
+        amount = account.proceeds;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
 
-        proceedsOf[msg.sender] = 0;
+        account.proceeds = 0;
 
         emit ProceedsWithdrawn(msg.sender, amount);
 
@@ -230,6 +238,16 @@ contract ShareVenue is IShareVenue {
     }
 
     /// @inheritdoc IShareVenue
+    function proceedsOf(address account) external view returns (uint256) {
+        return _makers[account].proceeds;
+    }
+
+    /// @inheritdoc IShareVenue
+    function makerAccountOf(address account) external view returns (MakerAccount memory) {
+        return _makers[account];
+    }
+
+    /// @inheritdoc IShareVenue
     function revenueReserveOf(IAssetShares shares) external view returns (uint256) {
         return _revenueReserve[shares];
     }
@@ -242,8 +260,7 @@ contract ShareVenue is IShareVenue {
     /// @inheritdoc IShareVenue
     function observe(IAssetShares shares) public view returns (uint256 priceCumulative, uint256 timestamp) {
         MarketState memory market = _markets[shares];
-        priceCumulative = _priceCumulative[shares];
-        if (market.lastTradeAt != 0) priceCumulative += uint256(market.lastPrice) * (block.timestamp - market.lastTradeAt);
+        priceCumulative = _advance(market);
         timestamp = block.timestamp;
     }
 
@@ -254,10 +271,14 @@ contract ShareVenue is IShareVenue {
         returns (uint256 pricePerShare)
     {
         (uint256 cumulative, uint256 timestamp) = observe(shares);
-        if (timestampThen >= timestamp || priceCumulativeThen > cumulative) {
-            revert InvalidWindow(timestampThen, timestamp);
+        if (timestampThen >= timestamp) revert InvalidWindow(timestampThen, timestamp);
+        // The cumulative wraps modulo 2^112: the wrapping difference is the true one for any window shorter than
+        // 2^112 / price seconds (at MAX_PRICE_PER_SHARE, 2^16 s; at 1e20 base units a share, 10^14 years).
+        uint112 elapsedSum;
+        unchecked {
+            elapsedSum = uint112(cumulative) - uint112(priceCumulativeThen);
         }
-        return (cumulative - priceCumulativeThen) / (timestamp - timestampThen);
+        return elapsedSum / (timestamp - timestampThen);
     }
 
     /* INTERNAL: ORDERS */
@@ -268,7 +289,7 @@ contract ShareVenue is IShareVenue {
     {
         if (!_markets[shares].open) revert MarketNotOpen(address(shares));
         if (amount == 0) revert ZeroAmount();
-        if (pricePerShare == 0) revert InvalidPrice(pricePerShare);
+        if (pricePerShare == 0 || pricePerShare > MAX_PRICE_PER_SHARE) revert InvalidPrice(pricePerShare);
         if (expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt, block.timestamp);
         if (!investors.canHold(msg.sender)) revert NotVerified(msg.sender);
 
@@ -284,6 +305,10 @@ contract ShareVenue is IShareVenue {
         if (side == Side.Sell) {
             // The shares arrive below at this accumulator value; the token credits the venue from here on.
             _revenueCheckpoint[orderId] = shares.magnifiedRevenuePerShare();
+            // Fewer asks than orders ever placed can rest: the count cannot overflow 128 bits.
+            unchecked {
+                _makers[msg.sender].openAsks += 1;
+            }
         } else {
             escrow = _valueUp(amount, pricePerShare);
         }
@@ -304,7 +329,7 @@ contract ShareVenue is IShareVenue {
         if (maker == address(0)) return _skip(shares, orderId, SkipReason.Gone);
         if (order.side != Side.Sell) return _skip(shares, orderId, SkipReason.WrongSide);
         if (order.expiresAt <= block.timestamp) return _skip(shares, orderId, SkipReason.Expired);
-        uint128 price = order.pricePerShare;
+        uint256 price = order.pricePerShare;
         if (price > maxPrice) return _skip(shares, orderId, SkipReason.OutsideLimit);
         if (maker == msg.sender) return _skip(shares, orderId, SkipReason.SelfTrade);
         // A seller who may no longer hold shares may not send them either (the share token's rule).
@@ -314,25 +339,32 @@ contract ShareVenue is IShareVenue {
         (uint256 amount, uint256 value) = _askFill(remaining, price, fill);
         if (amount == 0) return _skip(shares, orderId, SkipReason.BudgetExhausted);
         uint256 left = remaining - amount;
-        uint256 revenue = _revenueOf(amount, fill.perShare, _revenueCheckpoint[orderId]);
+        // Before any revenue (accumulator still 0) every checkpoint is 0: no need to read it.
+        uint256 revenue = fill.perShare == 0 ? 0 : _revenueOf(amount, fill.perShare, _revenueCheckpoint[orderId]);
 
+        MakerAccount storage account = _makers[maker];
+        uint128 proceeds = account.proceeds + (value + revenue).toUint128();
         if (left == 0) {
             delete _orders[shares][orderId];
-            delete _revenueCheckpoint[orderId];
+            if (fill.perShare != 0) delete _revenueCheckpoint[orderId];
+            // One write for both fields; the ask was counted when placed.
+            unchecked {
+                _makers[maker] = MakerAccount({proceeds: proceeds, openAsks: account.openAsks - 1});
+            }
         } else {
             // left < remaining <= type(uint128).max.
             order.remaining = uint128(left);
+            account.proceeds = proceeds;
         }
-        proceedsOf[maker] += value + revenue;
         // amount <= sharesLeft and value <= spendLeft by construction above.
         unchecked {
             fill.sharesLeft -= amount;
             fill.spendLeft -= value;
         }
         fill.revenueDue += revenue;
-        fill.lastPrice = price;
+        fill.lastPrice = uint96(price); // price <= MAX_PRICE_PER_SHARE, checked when placed
 
-        emit OrderFilled(address(shares), orderId, maker, msg.sender, Side.Sell, price, amount, value, left);
+        emit OrderFilled(address(shares), orderId, maker, msg.sender, Side.Sell, uint128(price), amount, value, left);
         if (revenue != 0) emit RevenueForwarded(address(shares), orderId, maker, revenue);
     }
 
@@ -379,7 +411,7 @@ contract ShareVenue is IShareVenue {
             fill.sharesLeft -= amount;
         }
         fill.value += value;
-        fill.lastPrice = price;
+        fill.lastPrice = uint96(price); // price <= MAX_PRICE_PER_SHARE, checked when placed
         fill.makers[fill.deliveries] = maker;
         fill.amounts[fill.deliveries] = amount;
         ++fill.deliveries;
@@ -391,15 +423,22 @@ contract ShareVenue is IShareVenue {
         emit OrderSkipped(address(shares), orderId, reason);
     }
 
-    /// @dev Advances the market's cumulative price to now at the old price, then records the new one.
-    function _recordTrade(IAssetShares shares, uint128 price) internal {
-        MarketState storage market = _markets[shares];
-        uint256 lastTradeAt = market.lastTradeAt;
-        if (lastTradeAt != 0 && lastTradeAt != block.timestamp) {
-            _priceCumulative[shares] += uint256(market.lastPrice) * (block.timestamp - lastTradeAt);
-        }
+    /// @dev Advances the market's cumulative price to now at the old price, then records the new one: one slot.
+    function _recordTrade(IAssetShares shares, uint96 price) internal {
+        MarketState memory market = _markets[shares];
+        market.priceCumulative = _advance(market);
         market.lastPrice = price;
         market.lastTradeAt = uint40(block.timestamp);
+        _markets[shares] = market;
+    }
+
+    /// @dev The cumulative price carried to now, modulo 2^112 (it wraps by design, as Uniswap v2's does).
+    function _advance(MarketState memory market) internal view returns (uint112 cumulative) {
+        cumulative = market.priceCumulative;
+        if (market.lastTradeAt == 0) return cumulative;
+        unchecked {
+            cumulative += uint112(uint256(market.lastPrice) * (block.timestamp - market.lastTradeAt));
+        }
     }
 
     /* INTERNAL: REVENUE */

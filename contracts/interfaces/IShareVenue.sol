@@ -70,14 +70,25 @@ interface IShareVenue {
         uint128 remaining;
     }
 
-    /// @notice One market's price history state (one slot) beside its cumulative price.
+    /// @notice One market's state and price history, one storage slot (written once per taker call).
+    /// @param priceCumulative Sum of (last fill price x seconds it stood) up to `lastTradeAt`, modulo 2^112 (it
+    /// wraps, as Uniswap v2's does: difference two observations with wrapping subtraction).
     /// @param lastPrice The last fill's price (base units per whole share); 0 before the first fill.
     /// @param lastTradeAt The block time of the last fill.
     /// @param open Whether the market is open for orders.
     struct MarketState {
-        uint128 lastPrice;
+        uint112 priceCumulative;
+        uint96 lastPrice;
         uint40 lastTradeAt;
         bool open;
+    }
+
+    /// @notice A maker's account, one slot: its proceeds and forwarded revenue not yet withdrawn, and how many
+    /// of its asks rest (an ask keeps the slot allocated, so that crediting its proceeds never pays for a new
+    /// storage slot inside a taker's fill).
+    struct MakerAccount {
+        uint128 proceeds;
+        uint128 openAsks;
     }
 
     /* EVENTS */
@@ -134,7 +145,8 @@ interface IShareVenue {
 
     /* MAKERS */
 
-    /// @notice Places a limit order of `amount` share units at `pricePerShare`, good until `expiresAt`, pulling its
+    /// @notice Places a limit order of `amount` share units at `pricePerShare` (at most MAX_PRICE_PER_SHARE), good
+    /// until `expiresAt`, pulling its
     /// escrow: `ceil(amount x pricePerShare / 1e18)` stablecoin for a bid (approve the venue first), `amount`
     /// shares for an ask (approve the venue on the share token first). The maker must be allowed to hold shares.
     function placeOrder(IAssetShares shares, Side side, uint128 pricePerShare, uint128 amount, uint40 expiresAt)
@@ -189,6 +201,10 @@ interface IShareVenue {
 
     /* VIEWS */
 
+    /// @notice The highest price an order may name (2^96 - 1 base units per share: 79 billion tokens of 18
+    /// decimals), so that the market's price history fits one slot.
+    function MAX_PRICE_PER_SHARE() external view returns (uint256);
+
     function registry() external view returns (IAssetRegistry);
 
     function investors() external view returns (IInvestorRegistry);
@@ -209,17 +225,21 @@ interface IShareVenue {
     /// @notice Stablecoin `account` can withdraw now (sale proceeds and forwarded revenue).
     function proceedsOf(address account) external view returns (uint256);
 
+    /// @notice `account`'s proceeds and its number of resting asks.
+    function makerAccountOf(address account) external view returns (MakerAccount memory);
+
     /// @notice Revenue claimed from `shares` on the escrowed shares' behalf and not yet credited to a maker.
     function revenueReserveOf(IAssetShares shares) external view returns (uint256);
 
     function marketOf(IAssetShares shares) external view returns (MarketState memory);
 
-    /// @notice The market's cumulative price (sum of last fill price x seconds it stood) as of now, and now.
-    /// Record two observations and divide (`twapBetween`) for a time-weighted average. Not a collateral price.
+    /// @notice The market's cumulative price (sum of last fill price x seconds it stood, modulo 2^112) as of now,
+    /// and now. Record two observations and divide (`twapBetween`) for a time-weighted average; time before the
+    /// first fill counts at price 0. Not a collateral price.
     function observe(IAssetShares shares) external view returns (uint256 priceCumulative, uint256 timestamp);
 
     /// @notice The time-weighted average of the last fill price between an earlier observation and now:
-    /// `(observe() - priceCumulativeThen) / (now - timestampThen)`. Not a collateral price.
+    /// `((observe() - priceCumulativeThen) mod 2^112) / (now - timestampThen)`. Not a collateral price.
     function twapBetween(IAssetShares shares, uint256 priceCumulativeThen, uint256 timestampThen)
         external
         view

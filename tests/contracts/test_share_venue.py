@@ -76,7 +76,7 @@ def deposit_revenue(token, coin, admin, amount):
 
 
 def test_openMarket_opens_each_market_once(venue, h100, l40s, token, actors):
-    assert plain(venue.marketOf(token)) == (0, 0, True)
+    assert plain(venue.marketOf(token)) == (0, 0, 0, True)
     with reverts_with(venue, "MarketAlreadyOpen", token):
         venue.openMarket(h100.asset_id, {"from": actors.keeper})
     tx = venue.openMarket(l40s.asset_id, {"from": actors.keeper})
@@ -109,6 +109,7 @@ def test_placeOrder_ask_escrows_the_shares(venue, token, actors):
     assert token.balanceOf(venue) == shares(40)
     assert plain(venue.orderOf(token, 1)) == (a.alice, expires_at, SELL, usd(101), shares(40))
     assert venue.escrowOf(token, 1) == shares(40)
+    assert plain(venue.makerAccountOf(a.alice)) == (0, 1)  # one resting ask, no proceeds yet
     assert venue.nextOrderId() == 2
 
 
@@ -134,6 +135,8 @@ def test_placeOrder_reverts_on_bad_terms(venue, token, l40s, actors, next_block_
         venue.placeOrder(token, SELL, usd(1), 0, expiry(), {"from": a.alice})
     with reverts_with(venue, "InvalidPrice", 0):
         venue.placeOrder(token, SELL, 0, shares(1), expiry(), {"from": a.alice})
+    with reverts_with(venue, "InvalidPrice", 2**96):
+        venue.placeOrder(token, SELL, 2**96, shares(1), expiry(), {"from": a.alice})
     now = next_block_time()
     with reverts_with(venue, "InvalidExpiry", now, now):
         venue.placeOrder(token, SELL, usd(1), shares(1), now, {"from": a.alice})
@@ -155,8 +158,8 @@ def test_buy_fills_asks_in_the_given_order_and_delivers_atomically(venue, token,
     assert coin.balanceOf(a.bob) == coin_before - usd(12_140)
     assert token.balanceOf(a.bob) == shares(220)
     assert token.balanceOf(venue) == shares(30)
-    assert venue.proceedsOf(a.alice) == usd(10_100)
-    assert venue.proceedsOf(a.carol) == usd(2_040)
+    assert plain(venue.makerAccountOf(a.alice)) == (usd(10_100), 0)  # filled whole: no ask rests
+    assert plain(venue.makerAccountOf(a.carol)) == (usd(2_040), 1)
     assert plain(venue.orderOf(token, first)) == (ZERO, 0, 0, 0, 0)
     assert venue.orderOf(token, second)["remaining"] == shares(30)
     assert_event(
@@ -167,7 +170,7 @@ def test_buy_fills_asks_in_the_given_order_and_delivers_atomically(venue, token,
         tx, "OrderFilled", index=1, shares=token, orderId=second, maker=a.carol, taker=a.bob, side=SELL,
         pricePerShare=usd(102), amount=shares(20), value=usd(2_040), remaining=shares(30),
     )
-    assert plain(venue.marketOf(token)) == (usd(102), tx.timestamp, True)
+    assert plain(venue.marketOf(token)) == (0, usd(102), tx.timestamp, True)  # the first fill: nothing accumulated yet
 
 
 def test_buy_skips_asks_above_the_limit_price(venue, token, actors):
@@ -419,6 +422,7 @@ def test_observe_accumulates_the_last_price_over_time(venue, token, actors, next
     next_block_time(t1 + 100)
     venue.buy(token, asks[1:], usd(120), shares(1), MAX_UINT, {"from": a.bob})
 
+    assert venue.marketOf(token)["priceCumulative"] == usd(100) * 100
     cumulative, now = venue.observe(token)
     # 100 dev-USD for 100 s, then 120 from t1 + 100 to now.
     assert cumulative == usd(100) * 100 + usd(120) * (now - t1 - 100)
@@ -426,6 +430,20 @@ def test_observe_accumulates_the_last_price_over_time(venue, token, actors, next
     assert usd(100) <= twap <= usd(120)
     with reverts_with(venue, "InvalidWindow", 2**40, now):
         venue.twapBetween(token, 0, 2**40)
+
+
+def test_twapBetween_differences_observations_across_the_wrap(venue, token, actors):
+    price = 2**96 - 1  # MAX_PRICE_PER_SHARE: 1 share unit costs 80 base units
+    order = place(venue, token, actors.alice, SELL, price, 10)
+    venue.buy(token, [order], price, 1, MAX_UINT, {"from": actors.bob})
+    chain.sleep(2**16 - 100)
+    chain.mine()
+    cumulative_then, then = venue.observe(token)
+    assert cumulative_then > 2**112 - price * 200  # just below the wrap
+    chain.sleep(300)
+    chain.mine()
+    assert venue.observe(token)[0] < cumulative_then  # wrapped
+    assert venue.twapBetween(token, cumulative_then, then) == price
 
 
 def test_observe_is_zero_before_the_first_fill(venue, token):
