@@ -49,7 +49,7 @@ def run(bench: Bench) -> None:
     bench.record("market.place_bid_gas", g["place.bid"], note="a bid: the stablecoin moves into escrow")
     bench.record("market.cancel_gas", g["cancel.ask"], note="an ask: the shares move back")
     bench.record("market.cancel_bid_gas", g["cancel.bid"])
-    bench.record("market.sell_one_gas", g["sell.1"], note="taker sells into one bid; the bidder's first shares")
+    bench.record("market.sell_one_gas", g["sell.1"], note="taker sells into one bid; shares go straight to the bidder")
     bench.record("market.sell_extra_order_gas", (g[f"sell.{1 + EXTRA}"] - g["sell.1"]) / EXTRA,
                  note="one share transfer per bidder")
     bench.record("market.withdraw_proceeds_gas", g["withdraw"])
