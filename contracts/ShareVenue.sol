@@ -105,10 +105,10 @@ contract ShareVenue is IShareVenue {
         bytes32 r,
         bytes32 s
     ) external returns (uint256 orderId) {
-        address token = side == Side.Buy ? address(settlementToken) : address(shares);
-        // A permit someone else already submitted (a front-run) reverts here; the allowance it set remains, and
-        // the escrow pull below fails on its own if it does not.
-        try IERC20Permit(token).permit(msg.sender, address(this), permitValue, deadline, v, r, s) {} catch {}
+        _tryPermit(
+            side == Side.Buy ? address(settlementToken) : address(shares),
+            Permit({value: permitValue, deadline: deadline, v: v, r: r, s: s})
+        );
         return _place(shares, side, pricePerShare, amount, expiresAt);
     }
 
@@ -123,7 +123,7 @@ contract ShareVenue is IShareVenue {
         uint256 remaining = order.remaining;
 
         delete _orders[shares][orderId];
-        uint256 revenue;
+        uint256 revenue = 0;
         if (side == Side.Sell) {
             revenue = _revenueOf(remaining, shares.magnifiedRevenuePerShare(), _revenueCheckpoint[orderId]);
             delete _revenueCheckpoint[orderId];
@@ -173,23 +173,20 @@ contract ShareVenue is IShareVenue {
         uint256 maxShares,
         uint256 maxSpend
     ) external returns (uint256 bought, uint256 spent) {
-        if (!investors.canHold(msg.sender)) revert NotVerified(msg.sender);
-        Fill memory fill;
-        fill.sharesLeft = maxShares;
-        fill.spendLeft = maxSpend;
-        fill.perShare = shares.magnifiedRevenuePerShare();
-        for (uint256 i; i < orderIds.length && fill.sharesLeft != 0 && fill.spendLeft != 0; ++i) {
-            _fillAsk(shares, orderIds[i], maxPricePerShare, fill);
-        }
-        // Both are at most what the taker allowed: every fill subtracted no more than was left.
-        bought = maxShares - fill.sharesLeft;
-        spent = maxSpend - fill.spendLeft;
-        if (bought == 0) revert NothingFilled();
-        _recordTrade(shares, fill.lastPrice);
-        if (fill.revenueDue != 0) _drawRevenue(shares, fill.revenueDue);
+        return _buy(shares, orderIds, maxPricePerShare, maxShares, maxSpend);
+    }
 
-        settlementToken.safeTransferFrom(msg.sender, address(this), spent);
-        IERC20(address(shares)).safeTransfer(msg.sender, bought);
+    /// @inheritdoc IShareVenue
+    function buyWithPermit(
+        IAssetShares shares,
+        uint256[] calldata orderIds,
+        uint128 maxPricePerShare,
+        uint256 maxShares,
+        uint256 maxSpend,
+        Permit calldata permit
+    ) external returns (uint256 bought, uint256 spent) {
+        _tryPermit(address(settlementToken), permit);
+        return _buy(shares, orderIds, maxPricePerShare, maxShares, maxSpend);
     }
 
     /// @inheritdoc IShareVenue
@@ -197,24 +194,19 @@ contract ShareVenue is IShareVenue {
         external
         returns (uint256 sold, uint256 received)
     {
-        if (!investors.canHold(msg.sender)) revert NotVerified(msg.sender);
-        Fill memory fill;
-        fill.sharesLeft = maxShares;
-        fill.makers = new address[](orderIds.length);
-        fill.amounts = new uint256[](orderIds.length);
-        for (uint256 i; i < orderIds.length && fill.sharesLeft != 0; ++i) {
-            _fillBid(shares, orderIds[i], minPricePerShare, fill);
-        }
-        sold = maxShares - fill.sharesLeft;
-        received = fill.value;
-        if (sold == 0) revert NothingFilled();
-        _recordTrade(shares, fill.lastPrice);
+        return _sell(shares, orderIds, minPricePerShare, maxShares);
+    }
 
-        // Shares go straight from the taker to each bidder (the share token checks both sides again).
-        for (uint256 i; i < fill.deliveries; ++i) {
-            IERC20(address(shares)).safeTransferFrom(msg.sender, fill.makers[i], fill.amounts[i]);
-        }
-        settlementToken.safeTransfer(msg.sender, received);
+    /// @inheritdoc IShareVenue
+    function sellWithPermit(
+        IAssetShares shares,
+        uint256[] calldata orderIds,
+        uint128 minPricePerShare,
+        uint256 maxShares,
+        Permit calldata permit
+    ) external returns (uint256 sold, uint256 received) {
+        _tryPermit(address(shares), permit);
+        return _sell(shares, orderIds, minPricePerShare, maxShares);
     }
 
     /* VIEWS */
@@ -281,6 +273,72 @@ contract ShareVenue is IShareVenue {
         return elapsedSum / (timestamp - timestampThen);
     }
 
+    /* INTERNAL: TAKERS */
+
+    function _buy(
+        IAssetShares shares,
+        uint256[] calldata orderIds,
+        uint128 maxPricePerShare,
+        uint256 maxShares,
+        uint256 maxSpend
+    ) internal returns (uint256 bought, uint256 spent) {
+        if (!investors.canHold(msg.sender)) revert NotVerified(msg.sender);
+        Fill memory fill = Fill({
+            sharesLeft: maxShares,
+            spendLeft: maxSpend,
+            value: 0,
+            perShare: shares.magnifiedRevenuePerShare(),
+            revenueDue: 0,
+            lastPrice: 0,
+            deliveries: 0,
+            makers: new address[](0),
+            amounts: new uint256[](0)
+        });
+        for (uint256 i; i < orderIds.length && fill.sharesLeft != 0 && fill.spendLeft != 0; ++i) {
+            _fillAsk(shares, orderIds[i], maxPricePerShare, fill);
+        }
+        // Both are at most what the taker allowed: every fill subtracted no more than was left.
+        bought = maxShares - fill.sharesLeft;
+        spent = maxSpend - fill.spendLeft;
+        if (bought == 0) revert NothingFilled();
+        _recordTrade(shares, fill.lastPrice);
+        if (fill.revenueDue != 0) _drawRevenue(shares, fill.revenueDue);
+
+        settlementToken.safeTransferFrom(msg.sender, address(this), spent);
+        IERC20(address(shares)).safeTransfer(msg.sender, bought);
+    }
+
+    function _sell(IAssetShares shares, uint256[] calldata orderIds, uint128 minPricePerShare, uint256 maxShares)
+        internal
+        returns (uint256 sold, uint256 received)
+    {
+        if (!investors.canHold(msg.sender)) revert NotVerified(msg.sender);
+        Fill memory fill = Fill({
+            sharesLeft: maxShares,
+            spendLeft: 0,
+            value: 0,
+            perShare: 0,
+            revenueDue: 0,
+            lastPrice: 0,
+            deliveries: 0,
+            makers: new address[](orderIds.length),
+            amounts: new uint256[](orderIds.length)
+        });
+        for (uint256 i; i < orderIds.length && fill.sharesLeft != 0; ++i) {
+            _fillBid(shares, orderIds[i], minPricePerShare, fill);
+        }
+        sold = maxShares - fill.sharesLeft;
+        received = fill.value;
+        if (sold == 0) revert NothingFilled();
+        _recordTrade(shares, fill.lastPrice);
+
+        // Shares go straight from the taker to each bidder (the share token checks both sides again).
+        for (uint256 i; i < fill.deliveries; ++i) {
+            IERC20(address(shares)).safeTransferFrom(msg.sender, fill.makers[i], fill.amounts[i]);
+        }
+        settlementToken.safeTransfer(msg.sender, received);
+    }
+
     /* INTERNAL: ORDERS */
 
     function _place(IAssetShares shares, Side side, uint128 pricePerShare, uint128 amount, uint40 expiresAt)
@@ -301,7 +359,7 @@ contract ShareVenue is IShareVenue {
         _orders[shares][orderId] = Order({
             maker: msg.sender, expiresAt: expiresAt, side: side, pricePerShare: pricePerShare, remaining: amount
         });
-        uint256 escrow;
+        uint256 escrow = 0;
         if (side == Side.Sell) {
             // The shares arrive below at this accumulator value; the token credits the venue from here on.
             _revenueCheckpoint[orderId] = shares.magnifiedRevenuePerShare();
@@ -441,6 +499,15 @@ contract ShareVenue is IShareVenue {
         }
     }
 
+    /// @dev Submits an EIP-2612 permit from the caller to the venue. One someone else already submitted (a
+    /// front-run) reverts here; the allowance it set remains, and the token pull that follows fails on its own if
+    /// there is none.
+    function _tryPermit(address token, Permit memory permit) internal {
+        try IERC20Permit(token).permit(
+            msg.sender, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
+        ) {} catch {}
+    }
+
     /* INTERNAL: REVENUE */
 
     /// @dev Takes `due` (already credited to makers) from the market's reserve, first claiming from the share
@@ -455,7 +522,8 @@ contract ShareVenue is IShareVenue {
         }
         uint256 claimable = shares.claimable(address(this));
         _revenueReserve[shares] = reserve + claimable - due;
-        shares.claim();
+        uint256 claimed = shares.claim();
+        if (claimed != claimable) revert RevenueClaimMismatch(address(shares), claimed, claimable);
     }
 
     /// @dev Revenue of `amount` escrowed shares between two accumulator values, rounded down (towards the venue).

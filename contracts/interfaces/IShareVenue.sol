@@ -91,6 +91,15 @@ interface IShareVenue {
         uint128 openAsks;
     }
 
+    /// @notice An EIP-2612 permit from the caller to the venue, so that a taker's call needs one signature.
+    struct Permit {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     /* EVENTS */
 
     event MarketOpened(uint256 indexed assetId, address indexed shares);
@@ -136,6 +145,8 @@ interface IShareVenue {
     error NothingFilled();
     error NothingToWithdraw(address account);
     error InvalidWindow(uint256 fromTimestamp, uint256 toTimestamp);
+    /// @notice The share token paid a claim other than what it reported claimable (never, for an AssetShares).
+    error RevenueClaimMismatch(address shares, uint256 claimed, uint256 expected);
 
     /* MARKETS */
 
@@ -198,6 +209,26 @@ interface IShareVenue {
     function sell(IAssetShares shares, uint256[] calldata orderIds, uint128 minPricePerShare, uint256 maxShares)
         external
         returns (uint256 sold, uint256 received);
+
+    /// @notice `buy` after an EIP-2612 permit of the stablecoin to the venue (a used permit is tolerated as in
+    /// `placeOrderWithPermit`).
+    function buyWithPermit(
+        IAssetShares shares,
+        uint256[] calldata orderIds,
+        uint128 maxPricePerShare,
+        uint256 maxShares,
+        uint256 maxSpend,
+        Permit calldata permit
+    ) external returns (uint256 bought, uint256 spent);
+
+    /// @notice `sell` after an EIP-2612 permit of the share token to the venue.
+    function sellWithPermit(
+        IAssetShares shares,
+        uint256[] calldata orderIds,
+        uint128 minPricePerShare,
+        uint256 maxShares,
+        Permit calldata permit
+    ) external returns (uint256 sold, uint256 received);
 
     /* VIEWS */
 

@@ -467,3 +467,38 @@ def test_placeOrderWithPermit_places_a_bid_with_one_signature(venue, token, coin
 
     assert venue.escrowOf(token, tx.events["OrderPlaced"]["orderId"]) == usd(500)
     assert coin.balanceOf(maker) == 0
+
+
+def test_placeOrderWithPermit_tolerates_a_permit_already_submitted(venue, token, coin, investor_registry, actors):
+    key = "0x" + "7f" * 32
+    maker = accounts.add(key)
+    investor_registry.addInvestor(maker, chain.time() + 365 * DAY, 756, {"from": actors.compliance})
+    coin.mint(maker, usd(100), {"from": actors.admin})
+    deadline = chain.time() + 3_600
+    v, r, s = sign_permit(coin, key, venue, usd(100), deadline)
+    coin.permit(maker, venue, usd(100), deadline, v, r, s, {"from": actors.keeper})  # a front-runner
+
+    tx = venue.placeOrderWithPermit(token, BUY, usd(100), shares(1), expiry(), usd(100), deadline, v, r, s,
+                                    {"from": maker})
+
+    assert venue.escrowOf(token, tx.events["OrderPlaced"]["orderId"]) == usd(100)
+
+
+def test_buyWithPermit_and_sellWithPermit_take_with_one_signature(venue, token, coin, investor_registry, actors):
+    key = "0x" + "6e" * 32
+    taker = accounts.add(key)
+    investor_registry.addInvestor(taker, chain.time() + 365 * DAY, 756, {"from": actors.compliance})
+    coin.mint(taker, usd(1_000), {"from": actors.admin})
+    ask = place(venue, token, actors.alice, SELL, usd(100), shares(10))
+    bid = place(venue, token, actors.bob, BUY, usd(100), shares(4))
+    deadline = chain.time() + 3_600
+
+    permit = (usd(1_000), deadline, *sign_permit(coin, key, venue, usd(1_000), deadline))
+    tx = venue.buyWithPermit(token, [ask], usd(100), shares(10), usd(1_000), permit, {"from": taker})
+    assert plain(tx.return_value) == (shares(10), usd(1_000))
+
+    permit = (shares(4), deadline, *sign_permit(token, key, venue, shares(4), deadline))
+    tx = venue.sellWithPermit(token, [bid], usd(100), shares(4), permit, {"from": taker})
+    assert plain(tx.return_value) == (shares(4), usd(400))
+    assert token.balanceOf(taker) == shares(6)
+    assert coin.balanceOf(taker) == usd(400)
