@@ -19,14 +19,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 FORGE_TEST := forge test --no-match-path 'tests/forge/bench/*'
 PYTEST := $(BIN)/python -m pytest -W ignore::FutureWarning -p no:cacheprovider
 
-.PHONY: help setup build test test-forge test-python fuzz demo bench slither standalone clean
+.PHONY: help setup build test test-forge test-python fuzz demo bench slither standalone clean app app-bundle
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------------------------- set-up
 
-setup: $(RUN)/npm.stamp $(RUN)/venv.stamp $(RUN)/prometheus.stamp ## install npm tools, the Python venv, prometheus
+setup: $(RUN)/npm.stamp $(RUN)/venv.stamp $(RUN)/prometheus.stamp $(RUN)/chromium.stamp ## install npm tools, the Python venv, prometheus, chromium
 
 $(RUN)/npm.stamp: package.json package-lock.json
 	@mkdir -p $(RUN)
@@ -52,6 +52,16 @@ $(RUN)/prometheus.stamp:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	fi
 	prometheus --version 2>&1 | head -1
+	@touch $@
+
+# Debian's chromium: the investor app's browser tests drive it with Playwright (never `playwright install`).
+$(RUN)/chromium.stamp:
+	@mkdir -p $(RUN)
+	if ! command -v chromium >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	chromium --version
 	@touch $@
 
 # ---------------------------------------------------------------------------------------------- build
@@ -91,6 +101,14 @@ standalone: setup
 
 demo: build ## the main job on a local Anvil this starts and stops itself
 	$(BIN)/python scripts/demo.py
+
+app-bundle: setup ## build the investor app's browser bundle (esbuild + viem, pinned in package.json)
+	$(BIN)/python -m app.bundle
+
+# `make app` starts Anvil with the demo world; `make app RPC_URL=http://...` attaches to a running node that
+# has deployments/<chainId>.json.
+app: build app-bundle ## the investor app: demo chain (or RPC_URL=...), indexer and server; prints the URL
+	$(BIN)/python -m app $(if $(RPC_URL),--rpc-url $(RPC_URL)) $(if $(APP_PORT),--port $(APP_PORT))
 
 bench: build ## gas and throughput table with ratios; writes reports/bench.json
 	$(BIN)/python scripts/bench.py

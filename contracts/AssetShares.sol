@@ -4,9 +4,11 @@ pragma solidity 0.8.30;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
@@ -15,7 +17,7 @@ import {IInvestorRegistry} from "./interfaces/IInvestorRegistry.sol";
 
 /// @title AssetShares
 /// @notice Shares of one GPU asset's net cash flows. Deployed by the AssetRegistry, one per asset.
-contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
+contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard, Multicall {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -103,7 +105,7 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
     }
 
     /// @inheritdoc IAssetShares
-    function subscribe(uint256 shares, uint256 maxCost) external nonReentrant returns (uint256 cost) {
+    function subscribe(uint256 shares, uint256 maxCost) public nonReentrant returns (uint256 cost) {
         if (shares == 0) revert ZeroAmount();
         Offering memory offering = _offering;
         uint256 round = _round;
@@ -123,6 +125,19 @@ contract AssetShares is IAssetShares, ERC20, ERC20Permit, ReentrancyGuard {
         emit Subscribed(msg.sender, round, shares, cost);
 
         settlementToken.safeTransferFrom(msg.sender, address(this), cost);
+    }
+
+    /// @inheritdoc IAssetShares
+    function subscribeWithPermit(uint256 shares, uint256 maxCost, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (uint256 cost)
+    {
+        // A permit front-run by someone who copied it from the mempool has already set the allowance: ignore
+        // its failure and let the transfer decide (OpenZeppelin's guidance on permit griefing). The permit
+        // goes to the settlement token, which `subscribe` then pulls from; no state of ours changes before it.
+        try IERC20Permit(address(settlementToken)).permit(msg.sender, address(this), maxCost, deadline, v, r, s) {}
+            catch {}
+        return subscribe(shares, maxCost);
     }
 
     /// @inheritdoc IAssetShares

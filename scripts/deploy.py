@@ -82,6 +82,7 @@ class Suite:
     irm: Any
     lending_factory: Any
     dev_stablecoin: bool
+    portfolio_lens: Any = None  # the investor app's one-call portfolio view
     extra: dict[str, Any] = field(default_factory=dict)
     share_venue: Any = None  # ShareVenue: order books for the share tokens (an approved holder)
     lease_listings: Any = None  # LeaseListings: lease positions sold for stablecoin
@@ -103,6 +104,8 @@ class Suite:
             "ShareVenue": self.share_venue,
             "LeaseListings": self.lease_listings,
         }
+        if self.portfolio_lens is not None:
+            named["PortfolioLens"] = self.portfolio_lens
         named.update(self.extra)
         return named
 
@@ -125,6 +128,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LendingMarketDeployer,
         LinearKinkIrm,
         MeteringOracle,
+        PortfolioLens,
         ShareVenue,
         YieldValuation,
         chain,
@@ -194,6 +198,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     investor_registry.grantRole(holder_manager, deployer, tx)
     investor_registry.setApprovedHolder(share_venue, True, tx)
     investor_registry.revokeRole(holder_manager, deployer, tx)
+    portfolio_lens = PortfolioLens.deploy(lease_market, lending_factory, tx)
 
     suite = Suite(
         chain_id=chain_id,
@@ -212,6 +217,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         dev_stablecoin=dev_stablecoin,
         share_venue=share_venue,
         lease_listings=lease_listings,
+        portfolio_lens=portfolio_lens,
     )
     check_suite(suite, config)
     return suite
@@ -276,6 +282,9 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(investors.investorOf(venue)[3], "ShareVenue is not an approved holder in the InvestorRegistry")
     expect(not investors.hasRole(investors.HOLDER_MANAGER_ROLE(), suite.deployer), "deployer kept HOLDER_MANAGER_ROLE")
     expect(suite.lease_listings.market() == market.address, "LeaseListings.market is not the LeaseMarket")
+    if suite.portfolio_lens is not None:
+        expect(suite.portfolio_lens.leaseMarket() == market.address, "PortfolioLens.leaseMarket is not the LeaseMarket")
+        expect(suite.portfolio_lens.lendingFactory() == factory.address, "PortfolioLens.lendingFactory is not the factory")
     if suite.dev_stablecoin:
         expect(suite.stablecoin.decimals() == 6, "DevStablecoin does not have 6 decimals")
         expect(

@@ -18,6 +18,9 @@ import {IAssetRegistry} from "./IAssetRegistry.sol";
 /// the same with one holder or ten thousand; a claim costs the same after one deposit or a thousand.
 /// Rounding is always down (towards the contract): the total undistributed dust stays below one base unit
 /// per holder per deposit, and the magnified remainder of each deposit is carried into the next one.
+///
+/// The token also implements OpenZeppelin's `Multicall` (`multicall(bytes[])`, each call a DELEGATECALL to
+/// itself with the caller kept): e.g. `claim` then `subscribeWithPermit` reinvests yield in one transaction.
 interface IAssetShares is IERC20 {
     /// @notice A primary-offering round.
     /// @param pricePerShare Settlement-token base units per whole share (1e18 share units).
@@ -86,6 +89,14 @@ interface IAssetShares is IERC20 {
     /// @notice Buys `shares` from the open round, paying at most `maxCost` settlement-token base units
     /// (cost rounded up). The caller must be allowed to hold shares. Returns the cost paid.
     function subscribe(uint256 shares, uint256 maxCost) external returns (uint256 cost);
+
+    /// @notice `subscribe` with an EIP-2612 permit of the settlement token for `maxCost`, so that a wallet
+    /// subscribes with one signature and one transaction instead of approve + subscribe. A permit that fails
+    /// (already used by someone who copied it from the mempool) is ignored: the allowance it set remains, and
+    /// the transfer decides. Batch it with `claim` through `multicall` to reinvest yield in one transaction.
+    function subscribeWithPermit(uint256 shares, uint256 maxCost, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (uint256 cost);
 
     /// @notice The cost of `shares` in the current round, rounded up.
     function previewSubscribe(uint256 shares) external view returns (uint256 cost);
