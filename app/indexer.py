@@ -125,6 +125,8 @@ class Indexer:
             except (Web3Exception, OSError) as exc:
                 raise IndexerError(0, f"cannot read the settlement token ({exc})") from exc
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('token', ?)", (json.dumps(info),))
+            epoch_length = self._c["MeteringOracle"].functions.epochLength().call()
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch_length', ?)", (str(epoch_length),))
 
     # ------------------------------------------------------------------------------------------ cursor
 
@@ -181,7 +183,12 @@ class Indexer:
             name = decoded["event"]
             block = int(entry["blockNumber"])
             if block not in timestamps:
-                timestamps[block] = int(self.w3.eth.get_block(block)["timestamp"])
+                # Nodes that follow the 2025 JSON-RPC spec (Anvil, geth) put the block's time in each log;
+                # others cost one eth_getBlockByNumber per block with logs.
+                stamp = entry.get("blockTimestamp")
+                if stamp is None:
+                    stamp = self.w3.eth.get_block(block)["timestamp"]
+                timestamps[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             asset_id = args.get("assetId", contract_asset)
             if kind == "ShareVenue" and "shares" in args:  # the venue's events name the share token, not the asset
                 asset_id = self._kinds.get(str(args["shares"]).lower(), ("", None))[1]

@@ -84,8 +84,10 @@ class Api:
         row = self.db.execute("SELECT value FROM meta WHERE key='last_block'").fetchone()
         count = self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         token = self.db.execute("SELECT value FROM meta WHERE key='token'").fetchone()
+        epoch = self.db.execute("SELECT value FROM meta WHERE key='epoch_length'").fetchone()
         return JSONResponse({"indexedBlock": int(row[0]) if row else None, "events": count,
-                             "chainId": self.manifest.chain_id, "token": json.loads(token[0]) if token else None})
+                             "chainId": self.manifest.chain_id, "token": json.loads(token[0]) if token else None,
+                             "epochLength": int(epoch[0]) if epoch else None})
 
     async def assets(self, request: Request) -> JSONResponse:
         """Every asset with its offering, lease offers, lending markets and latest KPIs (the markets page)."""

@@ -21,7 +21,7 @@ from scripts.localnode import detach_brownie, start_anvil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Sections in the order they run. A section module exposes `run(bench)`.
-SECTIONS = ["shares", "oracle", "offchain", "leases", "lending", "market", "daemon"]
+SECTIONS = ["shares", "oracle", "offchain", "leases", "lending", "market", "daemon", "app"]
 
 
 def main(argv: list[str] | None = None) -> int:

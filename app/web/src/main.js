@@ -142,7 +142,13 @@ async function renderMarkets() {
     h('table', { class: 'grid', 'data-testid': 'markets-table' },
       h('thead', {}, h('tr', {}, ['Asset', 'Tier', 'GPUs', 'Region', 'Offering price', 'Realised yield', 'Valuation', 'Utilisation', 'Net per epoch'].map((t) => h('th', {}, t)))),
       h('tbody', {}, rows)));
-  document.body.dataset.ready = 'markets';
+  ready('markets');
+}
+
+/** The page's data is rendered: tests wait on `<body data-ready>`, `make bench` reads the performance mark. */
+function ready(page) {
+  document.body.dataset.ready = page;
+  performance.mark(`wellhead-ready-${page}`);
 }
 
 function card(label, value, testid, extra) {
@@ -187,7 +193,7 @@ async function renderAsset(assetId) {
         { name: 'uptime (healthy GPU-s / capacity)', values: e.map((x) => 100 * x.gpuSeconds / (a.gpuCount * HOUR)) },
         { name: 'utilisation', values: e.map((x) => (x.gpuSeconds ? 100 * x.busyGpuSeconds / x.gpuSeconds : 0)) },
       ] })),
-    h('details', { class: 'panel' }, h('summary', {}, 'Valuation breakdown'),
+    h('details', { class: 'panel', open: true }, h('summary', {}, 'Valuation breakdown'),
       h('table', { class: 'kv' }, h('tbody', {},
         kv('Price now', cash(BigInt(v.price))), kv('Target', cash(BigInt(v.target))),
         kv('Net to holders in window', `${cash(BigInt(v.windowNet))} over ${v.windowEpochs} epochs`),
@@ -202,7 +208,7 @@ async function renderAsset(assetId) {
           h('td', {}, String(x.epoch)), ...[x.gross, x.credits, x.energyCost, x.fee, x.net].map((n) => h('td', { class: 'num' }, units(n, state.token.decimals))),
           h('td', { class: 'num' }, (x.gpuSeconds / HOUR).toFixed(1)), h('td', { class: 'num' }, (x.energyWh / 1000).toFixed(2)),
           h('td', { class: 'mono small', title: x.reportHash }, x.voided ? 'void' : x.reportHash.slice(0, 10) + '…')))))));
-  document.body.dataset.ready = 'asset';
+  ready('asset');
 }
 
 function kv(k, v) { return h('tr', {}, h('th', {}, k), h('td', {}, v)); }
@@ -244,9 +250,7 @@ function subscribePanel(a) {
     try {
       const n = parseUnits(input.value || '0', 18, 'shares');
       const cost = (n * price + SHARE - 1n) / SHARE;
-      const net = a.recentEpochs?.length ? '' : '';
-      mount(preview, `You pay ${cash(cost)} for ${sharesText(n)} shares`, net,
-        ` (${bps(a.yieldBps)} realised yield at the offering price).`);
+      mount(preview, `You pay ${cash(cost)} for ${sharesText(n)} shares (${bps(a.yieldBps)} realised yield at the offering price).`);
     } catch (err) { mount(preview, err.message); }
   };
   input.addEventListener('input', update);
@@ -277,8 +281,9 @@ function leasePanel(a) {
     const preview = h('div', { class: 'preview', 'data-testid': `lease-preview-${o.offerId}` });
     const update = () => {
       const g = BigInt(gpus.value || 0); const t = BigInt(term.value || 0);
-      const escrow = g * BigInt(o.pricePerGpuHour) * t; // an epoch is an hour on this deployment; the market quotes exactly before sending
-      mount(preview, g && t ? `Escrow about ${cash(escrow)} for ${g} GPUs × ${t} epochs, billed for metered delivery only.` : '');
+      // The market quotes the exact escrow (rounded up) before anything is signed.
+      const escrow = g * BigInt(o.pricePerGpuHour) * t * BigInt(state.epochLength) / BigInt(HOUR);
+      mount(preview, g && t ? `Escrow about ${cash(escrow)} for ${g} GPUs × ${t} epochs of ${state.epochLength / 60} min, billed for metered delivery only; the undelivered part comes back.` : '');
     };
     gpus.addEventListener('input', update); term.addEventListener('input', update);
     const button = h('button', { class: 'btn', 'data-testid': `lease-button-${o.offerId}`, onclick: () => act(status, async () => {
@@ -410,7 +415,7 @@ async function renderPortfolio() {
         for (const x of p.assets.filter((y) => y.claimable > 0n)) await send(x.shares, 'AssetShares', 'claim', []);
       }) }, `Claim everything (${cash(claimable)})`), claimAllStatus) : null),
     leasesSection(p, byId), loansSection(p, byId), historySection(history, byId));
-  document.body.dataset.ready = 'portfolio';
+  ready('portfolio');
 }
 
 function leasesSection(p, byId) {
@@ -608,7 +613,7 @@ async function renderTrade(assetId) {
             h('td', { class: 'num' }, cash(BigInt(t.value)))))))
           : h('p', { class: 'muted' }, 'No trade yet.')),
       await listingsPanel(listings)));
-  document.body.dataset.ready = 'trade';
+  ready('trade');
 }
 
 function proceedsLine(venue) {
@@ -799,6 +804,7 @@ async function start() {
   const [config, status] = await Promise.all([api('/api/config'), api('/api/status')]);
   state.config = config;
   state.token = status.token;
+  state.epochLength = status.epochLength;
   // Every custom error of the suite, once, so that a revert bubbling up from another contract (the
   // stablecoin inside a subscribe) is still decoded into words.
   const seen = new Set();
