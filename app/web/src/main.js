@@ -762,8 +762,12 @@ async function act(status, fn, { needsKyc = false } = {}) {
 
 async function send(address, abiName, functionName, args) {
   const w = state.wallet;
-  const { request } = await w.public.simulateContract({ address, abi: [...abi(abiName), ...state.errorAbi], functionName, args, account: w.account });
-  const hash = await w.wallet.writeContract({ ...request, abi: abi(abiName), chain: null });
+  const call = { address, abi: [...abi(abiName), ...state.errorAbi], functionName, args, account: w.account };
+  const { request } = await w.public.simulateContract(call);
+  // An estimate runs at the last block's time; the transaction lands in a later block, where time-weighted state
+  // (the share venue's cumulative price) costs a storage write more. A quarter more covers it; unused gas is not paid.
+  const estimate = await w.public.estimateContractGas(call);
+  const hash = await w.wallet.writeContract({ ...request, abi: abi(abiName), chain: null, gas: estimate + estimate / 4n });
   const status = document.querySelector('.status[data-state="pending"]');
   if (status) mount(status, `Sent ${hash.slice(0, 10)}…, waiting for confirmation`);
   const receipt = await w.public.waitForTransactionReceipt({ hash, pollingInterval: 200 });
