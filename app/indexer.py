@@ -190,6 +190,8 @@ class Indexer:
                     stamp = self.w3.eth.get_block(block)["timestamp"]
                 timestamps[block] = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             asset_id = args.get("assetId", contract_asset)
+            if kind == "ShareVenue" and "shares" in args:  # the venue's events name the share token, not the asset
+                asset_id = self._kinds.get(str(args["shares"]).lower(), ("", None))[1]
             asset_id = int(asset_id) if asset_id is not None else None
             rows.append((
                 block, int(entry["logIndex"]), "0x" + bytes(entry["transactionHash"]).hex().removeprefix("0x"),

@@ -26,6 +26,8 @@ SINGLETONS = (
     "YieldValuation",
     "LendingFactory",
     "PortfolioLens",
+    "ShareVenue",
+    "LeaseListings",
 )
 TEMPLATES = ("AssetShares", "LendingMarket")
 #: Where an artifact's ABI lives when the manifest lacks it (the settlement token is a DevStablecoin locally).

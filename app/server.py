@@ -44,7 +44,8 @@ SECURITY_HEADERS = {
 }
 #: ABIs the browser needs (the wallet writes to these and decodes their errors).
 BROWSER_ABIS = ("AssetShares", "LeaseMarket", "LendingMarket", "PortfolioLens", "SettlementToken",
-                "InvestorRegistry", "LeasePositions", "YieldValuation", "MeteringOracle")
+                "InvestorRegistry", "LeasePositions", "YieldValuation", "MeteringOracle", "ShareVenue", "LeaseListings")
+TRADES_LIMIT = 200
 HISTORY_LIMIT = 500
 
 
@@ -148,6 +149,50 @@ class Api:
         return JSONResponse({"account": account, "leaseIds": ids})
 
 
+    async def book(self, request: Request) -> JSONResponse:
+        """One asset's order book on the share venue, replayed from the venue's events: resting orders (the
+        browser drops the expired ones against the chain's clock) and the latest fills, newest first."""
+        asset_id = _int_param(request, "asset_id")
+        orders: dict[int, dict[str, Any]] = {}
+        trades: list[dict[str, Any]] = []
+        for block, tx, ts, name, args in self._rows(
+            "SELECT block, tx, timestamp, name, args FROM events WHERE kind='ShareVenue' AND asset_id=? "
+            "ORDER BY block, log_index", asset_id):
+            a = json.loads(args)
+            order_id = int(a.get("orderId", 0))
+            if name == "OrderPlaced":
+                orders[order_id] = {"orderId": order_id, "maker": a["maker"], "side": int(a["side"]),
+                                    "pricePerShare": a["pricePerShare"], "remaining": a["amount"],
+                                    "expiresAt": int(a["expiresAt"])}
+            elif name == "OrderFilled":
+                trades.append({"block": block, "tx": tx, "timestamp": ts, "orderId": order_id, "side": int(a["side"]),
+                               "maker": a["maker"], "taker": a["taker"], "pricePerShare": a["pricePerShare"],
+                               "amount": a["amount"], "value": a["value"]})
+                if a["remaining"] == "0":
+                    orders.pop(order_id, None)
+                elif order_id in orders:
+                    orders[order_id]["remaining"] = a["remaining"]
+            elif name == "OrderCancelled":
+                orders.pop(order_id, None)
+        return JSONResponse({"assetId": asset_id, "orders": list(orders.values()),
+                             "trades": trades[::-1][:TRADES_LIMIT]})
+
+    async def listings(self, request: Request) -> JSONResponse:
+        """Lease positions listed for sale and not yet sold or cancelled (the browser asks the chain whether each
+        is still buyable: a transfer or the lease's end cancels a listing without an event)."""
+        listed: dict[int, dict[str, Any]] = {}
+        for name, args in self._rows(
+            "SELECT name, args FROM events WHERE kind='LeaseListings' ORDER BY block, log_index"):
+            a = json.loads(args)
+            lease_id = int(a["leaseId"])
+            if name == "Listed":
+                listed[lease_id] = {"leaseId": lease_id, "seller": a["seller"], "price": a["price"],
+                                    "expiresAt": int(a["expiresAt"])}
+            elif name in ("PositionSold", "ListingCancelled"):
+                listed.pop(lease_id, None)
+        return JSONResponse({"listings": list(listed.values())})
+
+
 def _address_param(request: Request) -> str:
     value = request.path_params["address"]
     if not is_address(value):
@@ -182,6 +227,8 @@ def create_app(settings: AppSettings, manifest: Manifest, db: sqlite3.Connection
         Route("/api/status", api.status),
         Route("/api/assets", api.assets),
         Route("/api/assets/{asset_id}", api.asset),
+        Route("/api/assets/{asset_id}/book", api.book),
+        Route("/api/listings", api.listings),
         Route("/api/accounts/{address}/history", api.history),
         Route("/api/accounts/{address}/leases", api.leases),
         Mount("/assets", StaticFiles(directory=str(settings.bundle_dir)), name="bundle"),

@@ -186,6 +186,7 @@ def build_world(accounts: Any, *, epochs: int = 6) -> World:
             (asset.asset_id, spec.gpu_count, rate, 1, 500, 0, 9_900, 1_000, 500, 0, NO_PRICING), op)
         suite.oracle.startReporting(asset.asset_id, epoch, {"from": admin})
         suite.valuation.configure(asset.asset_id, VALUATION_PARAMS, spec.share_price, {"from": admin})
+        suite.share_venue.openMarket(asset.asset_id, {"from": who["keeper"]})  # the trade tab's order book
 
     carol = {"from": who["carol"]}
     for asset, whole in zip(world.assets, (3_000, 4_000, 8_000), strict=True):

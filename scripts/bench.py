@@ -21,7 +21,7 @@ from scripts.localnode import detach_brownie, start_anvil  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Sections in the order they run. A section module exposes `run(bench)`.
-SECTIONS = ["shares", "oracle", "offchain", "leases", "lending", "valuation", "daemon", "fleet", "app"]
+SECTIONS = ["shares", "oracle", "offchain", "leases", "lending", "valuation", "market", "daemon", "fleet", "app"]
 
 #: `--smoke` (`make bench-smoke`, run by `make test`): every section once at small sizes, so that the bench
 #: keeps finishing; its figures are not comparable with a full run's. Section -> module constants to override.

@@ -52,6 +52,8 @@ RECORDED: list[tuple[str, str]] = [
     ("YieldValuation", "valuation"),
     ("LinearKinkIrm", "irm"),
     ("LendingFactory", "lending_factory"),
+    ("ShareVenue", "share_venue"),
+    ("LeaseListings", "lease_listings"),
 ]
 
 #: Contracts deployed per asset or per market: the manifest carries their ABIs under `abis`, and where they
@@ -119,6 +121,8 @@ class Suite:
     portfolio_lens: Any = None  # the investor app's one-call portfolio view
     extra: dict[str, Any] = field(default_factory=dict)
     deployed_at_block: int | None = None  # the block of the suite's first deployment transaction
+    share_venue: Any = None  # ShareVenue: order books for the share tokens (an approved holder)
+    lease_listings: Any = None  # LeaseListings: lease positions sold for stablecoin
 
     def contracts(self) -> dict[str, Any]:
         """Name -> contract, in deployment order, for the deployment file (`RECORDED`, then `extra`)."""
@@ -137,6 +141,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         Contract,
         DevStablecoin,
         InvestorRegistry,
+        LeaseListings,
         LeaseMarket,
         LeaseMarketLens,
         LeasePositions,
@@ -147,6 +152,7 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         LinearKinkIrm,
         MeteringOracle,
         PortfolioLens,
+        ShareVenue,
         YieldValuation,
         chain,
     )
@@ -211,6 +217,14 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
     for lltv in config.lltvs:
         lending_factory.setLltvEnabled(lltv, True, tx)
 
+    # Secondary market. The venue holds escrowed shares, so it is approved as a holder; the deployer takes the
+    # holder-manager role only for that one call.
+    share_venue = ShareVenue.deploy(asset_registry, tx)
+    lease_listings = LeaseListings.deploy(lease_market, tx)
+    holder_manager = investor_registry.HOLDER_MANAGER_ROLE()
+    investor_registry.grantRole(holder_manager, deployer, tx)
+    investor_registry.setApprovedHolder(share_venue, True, tx)
+    investor_registry.revokeRole(holder_manager, deployer, tx)
     portfolio_lens = PortfolioLens.deploy(lease_market, lending_factory, tx)
 
     suite = Suite(
@@ -229,6 +243,8 @@ def deploy_suite(deployer: Any, config: SuiteConfig | None = None) -> Suite:
         lending_factory=lending_factory,
         dev_stablecoin=dev_stablecoin,
         deployed_at_block=deployed_at_block,
+        share_venue=share_venue,
+        lease_listings=lease_listings,
         portfolio_lens=portfolio_lens,
     )
     check_suite(suite, config)
@@ -289,6 +305,11 @@ def check_suite(suite: Suite, config: SuiteConfig | None = None) -> None:
     expect(factory.isValuationEnabled(suite.valuation), "YieldValuation not enabled in the LendingFactory")
     for lltv in config.lltvs:
         expect(factory.isLltvEnabled(lltv), f"LLTV {lltv} not enabled in the LendingFactory")
+    venue = suite.share_venue
+    expect(venue.registry() == registry.address, "ShareVenue.registry is not the AssetRegistry")
+    expect(investors.investorOf(venue)[3], "ShareVenue is not an approved holder in the InvestorRegistry")
+    expect(not investors.hasRole(investors.HOLDER_MANAGER_ROLE(), suite.deployer), "deployer kept HOLDER_MANAGER_ROLE")
+    expect(suite.lease_listings.market() == market.address, "LeaseListings.market is not the LeaseMarket")
     if suite.portfolio_lens is not None:
         expect(suite.portfolio_lens.leaseMarket() == market.address, "PortfolioLens.leaseMarket is not the LeaseMarket")
         expect(suite.portfolio_lens.lendingFactory() == factory.address, "PortfolioLens.lendingFactory is not the factory")

@@ -231,7 +231,7 @@ def test_two_investors_subscribe_claim_lease_borrow_repay_and_lend(open_page, ap
     assert usd(1000) - 1 <= market.convertToAssets(market.balanceOf(bob)) <= usd(1000)
 
 
-def test_trade_tab_has_its_place(open_page, world):
+def test_trade_tab_shows_the_order_book(open_page, world):
     page, _ = open_page(world.who["alice"], path="#/trade")
     wait_ready(page, "trade")
-    assert "share venue" in page.locator("[data-testid='trade']").inner_text()
+    assert "Order book" in page.locator("[data-testid='trade-book']").inner_text()

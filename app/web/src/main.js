@@ -1,4 +1,4 @@
-// Wellhead investor app: markets, one asset, portfolio, trade (to come). The page is a view over the chain
+// Wellhead investor app: markets, one asset, portfolio, trade. The page is a view over the chain
 // (through the wallet's provider) and the indexer's API (same origin); the wallet signs every write.
 import { parseSignature } from 'viem';
 import { h, mount } from './dom.js';
@@ -103,7 +103,7 @@ async function route() {
   try {
     if (page === 'asset') await renderAsset(Number(id));
     else if (page === 'portfolio') await renderPortfolio();
-    else if (page === 'trade') renderTrade();
+    else if (page === 'trade') await renderTrade(id ? Number(id) : null);
     else await renderMarkets();
   } catch (err) {
     mount(main(), h('div', { class: 'banner warn' }, `Could not load this page: ${explain(err, errorContext())}`));
@@ -499,6 +499,10 @@ const HISTORY_WORDS = {
   YieldApplied: (e) => `Collateral yield ${cash(BigInt(e.args.yield))} repaid ${cash(BigInt(e.args.repaidAssets))} of debt`,
   Liquidated: (e) => `Liquidated: ${sharesText(e.args.seizedCollateral)} shares seized`,
   InvestorVerified: (e) => `Verified (KYC) until ${date(e.args.kycExpiry)}`,
+  OrderPlaced: (e) => `${e.args.side === '1' ? 'Offered' : 'Bid for'} ${sharesText(e.args.amount)} shares at ${cash(BigInt(e.args.pricePerShare))}`,
+  OrderFilled: (e) => `Traded ${sharesText(e.args.amount)} shares at ${cash(BigInt(e.args.pricePerShare))}`,
+  OrderCancelled: (e) => `Cancelled order #${e.args.orderId}`,
+  PositionSold: (e) => `Lease #${e.args.leaseId} sold for ${cash(BigInt(e.args.price))}`,
   Transfer: (e) => `Transfer${e.contract === 'LeasePositions' ? ` of lease #${e.args.tokenId}` : ` of ${sharesText(e.args.value)} shares`}`,
 };
 
@@ -514,11 +518,210 @@ function historySection(history, byId) {
       : h('p', { class: 'muted' }, 'Nothing yet.'));
 }
 
-function renderTrade() {
-  // The share venue (order book and lease-position listings) plugs in here once it is deployed.
-  mount(main(), h('section', { class: 'empty', 'data-testid': 'trade' }, h('h1', {}, 'Trade'),
-    h('p', { class: 'muted' }, 'Buying and selling shares between verified investors, and lease positions, arrives with the share venue.')));
+// ------------------------------------------------------------------------------------------------ trade
+
+const BUY = 0;
+const SELL = 1;
+const DAY = 86400n;
+
+/** Value of `n` share units of an order with `r` remaining at `p`, exactly as the venue computes it. */
+const valueUp = (amount, price) => (amount * price + SHARE - 1n) / SHARE;
+const orderValue = (remaining, n, price) => valueUp(remaining, price) - valueUp(remaining - n, price);
+
+/** Resting orders not expired at the chain's clock, best first: asks cheapest, bids dearest, then oldest. */
+function sideOf(orders, side, now) {
+  return orders
+    .filter((o) => o.side === side && BigInt(o.expiresAt) > now)
+    .map((o) => ({ ...o, price: BigInt(o.pricePerShare), left: BigInt(o.remaining) }))
+    .sort((x, y) => (x.price === y.price ? x.orderId - y.orderId : (side === SELL) === (x.price < y.price) ? -1 : 1));
+}
+
+/** Price levels for the depth table. */
+function levels(orders) {
+  const byPrice = new Map();
+  for (const o of orders) {
+    const level = byPrice.get(o.price) || { price: o.price, shares: 0n, orders: 0 };
+    level.shares += o.left; level.orders += 1;
+    byPrice.set(o.price, level);
+  }
+  return [...byPrice.values()];
+}
+
+async function renderTrade(assetId) {
+  const assets = await loadAssets();
+  if (!assets.length) { mount(main(), h('p', { class: 'muted' }, 'No asset is registered yet.')); return; }
+  const a = assets.find((x) => x.assetId === assetId) || assets[0];
+  const w = state.wallet;
+  const connected = w.account && w.onRightChain;
+  const [book, { listings }, block] = await Promise.all([
+    api(`/api/assets/${a.assetId}/book`), api('/api/listings'),
+    connected ? w.public.getBlock() : Promise.resolve({ timestamp: BigInt(Math.floor(Date.now() / 1000)) }),
+  ]);
+  if (connected) await loadPortfolio();
+  const now = block.timestamp;
+  const asks = sideOf(book.orders, SELL, now);
+  const bids = sideOf(book.orders, BUY, now);
+  const venue = addr('ShareVenue');
+  const depthRow = (side) => (l) => h('tr', { class: side === SELL ? 'ask' : 'bid' },
+    h('td', { class: 'num' }, cash(l.price)), h('td', { class: 'num' }, sharesText(l.shares)), h('td', { class: 'num' }, String(l.orders)));
+  const depth = (title, side, list, testid) => h('div', {},
+    h('h3', {}, title),
+    list.length ? h('table', { class: 'grid small', 'data-testid': testid },
+      h('thead', {}, h('tr', {}, ['Price per share', 'Shares', 'Orders'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, levels(list).map(depthRow(side))))
+      : h('p', { class: 'muted', 'data-testid': testid }, 'None.'));
+
+  const trades = book.trades;
+  const chron = [...trades].reverse();
+  const chart = chron.length > 1
+    ? lines({ title: `Fill price (${state.token.symbol} per share)`, labels: chron.map((t) => date(t.timestamp)),
+      series: [{ name: 'price', values: chron.map((t) => Number(BigInt(t.pricePerShare)) / 10 ** state.token.decimals) }] })
+    : h('p', { class: 'muted' }, 'The chart appears after two fills.');
+
+  const mine = connected ? book.orders.filter((o) => o.maker.toLowerCase() === w.account.toLowerCase()) : [];
+  mount(main(),
+    h('section', { class: 'asset-head' },
+      h('h1', { 'data-testid': 'trade-title' }, `Trade ${a.name}`),
+      h('div', { class: 'muted' }, 'Other assets: ', ...assets.filter((x) => x !== a).map((x) => h('a', { href: `#/trade/${x.assetId}`, class: 'tab' }, x.symbol))),
+      h('p', { class: 'muted small' }, 'Orders between verified investors, escrowed by the venue; shares and stablecoin move in one transaction. ',
+        'The last price and its time-weighted average are information, not a collateral value.')),
+    h('div', { class: 'panels' },
+      h('section', { class: 'panel', 'data-testid': 'trade-book' }, h('h2', {}, 'Order book'),
+        depth('Asks (selling)', SELL, asks, 'book-asks'), depth('Bids (buying)', BUY, bids, 'book-bids')),
+      h('section', { class: 'panel', 'data-testid': 'trade-chart' }, h('h2', {}, 'Price'), chart),
+      takePanel(a, asks, bids),
+      placePanel(a),
+      h('section', { class: 'panel', 'data-testid': 'my-orders' }, h('h2', {}, 'Your orders'),
+        mine.length ? h('table', { class: 'grid small' },
+          h('thead', {}, h('tr', {}, ['Side', 'Price', 'Shares left', 'Expires', ''].map((t) => h('th', {}, t)))),
+          h('tbody', {}, mine.map((o) => {
+            const status = actionBox(`cancel-${o.orderId}`);
+            return h('tr', {}, h('td', {}, o.side === SELL ? 'Sell' : 'Buy'), h('td', { class: 'num' }, cash(BigInt(o.pricePerShare))),
+              h('td', { class: 'num' }, sharesText(BigInt(o.remaining))), h('td', {}, date(o.expiresAt)),
+              h('td', {}, h('button', { class: 'btn', 'data-testid': `cancel-${o.orderId}`, onclick: () => act(status, async () => {
+                await send(venue, 'ShareVenue', 'cancelOrder', [a.shares, BigInt(o.orderId)]);
+              }) }, 'Cancel'), status));
+          })))
+          : h('p', { class: 'muted' }, connected ? 'No resting order.' : 'Connect a wallet to see your orders.'),
+        proceedsLine(venue)),
+      h('section', { class: 'panel wide', 'data-testid': 'last-trades' }, h('h2', {}, 'Last trades'),
+        trades.length ? h('table', { class: 'grid small' },
+          h('thead', {}, h('tr', {}, ['When', 'Taker', 'Price', 'Shares', 'Value'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, trades.slice(0, 30).map((t) => h('tr', {},
+            h('td', {}, date(t.timestamp)), h('td', {}, t.side === SELL ? 'bought' : 'sold'),
+            h('td', { class: 'num' }, cash(BigInt(t.pricePerShare))), h('td', { class: 'num' }, sharesText(BigInt(t.amount))),
+            h('td', { class: 'num' }, cash(BigInt(t.value)))))))
+          : h('p', { class: 'muted' }, 'No trade yet.')),
+      await listingsPanel(listings)));
   ready('trade');
+}
+
+function proceedsLine(venue) {
+  const p = state.portfolio;
+  if (!p) return null;
+  const status = actionBox('withdraw-proceeds');
+  return h('div', {}, h('button', { class: 'btn', 'data-testid': 'withdraw-proceeds', onclick: () => act(status, async () => {
+    const owed = await read(venue, 'ShareVenue', 'proceedsOf', [state.wallet.account]);
+    if (owed === 0n) throw new Error('No proceeds to withdraw.');
+    await send(venue, 'ShareVenue', 'withdrawProceeds', []);
+  }) }, 'Withdraw sale proceeds'), status);
+}
+
+/** Buy or sell now against the book: the ids are chosen here, best price first, within the limit. */
+function takePanel(a, asks, bids) {
+  const [sl, sharesIn] = field('Shares', { 'data-testid': 'take-shares', placeholder: '1' });
+  const [pl, limitIn] = field(`Limit price (${state.token.symbol})`, { 'data-testid': 'take-limit', placeholder: asks[0] ? units(asks[0].price, state.token.decimals) : '' });
+  const preview = h('div', { class: 'preview', 'data-testid': 'take-preview' });
+  const status = actionBox('take');
+  const plan = (side) => {
+    const n = parseUnits(sharesIn.value || '0', 18, 'shares');
+    const limit = parseUnits(limitIn.value || '0', state.token.decimals, 'limit price');
+    const list = side === BUY ? asks.filter((o) => o.price <= limit) : bids.filter((o) => o.price >= limit);
+    const mineOnly = (o) => !state.wallet.account || o.maker.toLowerCase() !== state.wallet.account.toLowerCase();
+    let left = n; let value = 0n; const ids = [];
+    for (const o of list.filter(mineOnly)) {
+      if (left === 0n) break;
+      const take = o.left < left ? o.left : left;
+      value += orderValue(o.left, take, o.price); left -= take; ids.push(BigInt(o.orderId));
+    }
+    return { n, limit, ids, filled: n - left, value };
+  };
+  const update = () => {
+    try {
+      const b = plan(BUY); const s = plan(SELL);
+      mount(preview, `Buy now: ${sharesText(b.filled)} shares for ${cash(b.value)}. Sell now: ${sharesText(s.filled)} shares for ${cash(s.value)}.`);
+    } catch (err) { mount(preview, err.message); }
+  };
+  sharesIn.addEventListener('input', update); limitIn.addEventListener('input', update);
+  const go = (side) => act(status, async () => {
+    const q = plan(side);
+    if (q.n === 0n) throw new Error('Enter how many shares.');
+    if (!q.ids.length) throw new Error(side === BUY ? 'No ask at or below your limit price.' : 'No bid at or above your limit price.');
+    const venue = addr('ShareVenue');
+    if (side === BUY) {
+      if (q.value > state.portfolio.cash) throw new Error(`Insufficient balance: you have ${cash(state.portfolio.cash)}, this costs ${cash(q.value)}. Nothing was sent.`);
+      const permit = await signPermit(addr('SettlementToken'), 'SettlementToken', venue, q.value);
+      await send(venue, 'ShareVenue', 'buyWithPermit', [a.shares, q.ids, q.limit, q.n, q.value,
+        { value: q.value, deadline: permit.deadline, v: permit.v, r: permit.r, s: permit.s }]);
+    } else {
+      const permit = await signPermit(a.shares, 'AssetShares', venue, q.filled);
+      await send(venue, 'ShareVenue', 'sellWithPermit', [a.shares, q.ids, q.limit, q.filled,
+        { value: q.filled, deadline: permit.deadline, v: permit.v, r: permit.r, s: permit.s }]);
+    }
+  }, { needsKyc: true });
+  return h('section', { class: 'panel', 'data-testid': 'take-panel' }, h('h2', {}, 'Buy or sell now'),
+    sl, pl, preview,
+    h('button', { class: 'btn primary', 'data-testid': 'take-buy', onclick: () => go(BUY) }, 'Buy with permit'), ' ',
+    h('button', { class: 'btn', 'data-testid': 'take-sell', onclick: () => go(SELL) }, 'Sell with permit'), status);
+}
+
+/** A resting limit order, escrowed with one permit signature and one transaction. */
+function placePanel(a) {
+  const side = h('select', { 'data-testid': 'place-side' }, h('option', { value: String(SELL) }, 'Sell (ask)'), h('option', { value: String(BUY) }, 'Buy (bid)'));
+  const [sl, sharesIn] = field('Shares', { 'data-testid': 'place-shares', placeholder: '10' });
+  const [pl, priceIn] = field(`Price per share (${state.token.symbol})`, { 'data-testid': 'place-price', placeholder: '100' });
+  const [dl, daysIn] = field('Good for (days)', { 'data-testid': 'place-days', value: '7', size: 4 });
+  const status = actionBox('place');
+  const button = h('button', { class: 'btn primary', 'data-testid': 'place-button', onclick: () => act(status, async () => {
+    const s = Number(side.value);
+    const amount = parseUnits(sharesIn.value, 18, 'shares');
+    const price = parseUnits(priceIn.value, state.token.decimals, 'price');
+    if (amount === 0n || price === 0n) throw new Error('Enter a number of shares and a price.');
+    const block = await state.wallet.public.getBlock();
+    const expiresAt = block.timestamp + BigInt(Math.max(1, Number(daysIn.value) || 1)) * DAY;
+    const venue = addr('ShareVenue');
+    const [token, abiName, escrow] = s === BUY ? [addr('SettlementToken'), 'SettlementToken', valueUp(amount, price)] : [a.shares, 'AssetShares', amount];
+    const permit = await signPermit(token, abiName, venue, escrow);
+    await send(venue, 'ShareVenue', 'placeOrderWithPermit', [a.shares, s, price, amount, expiresAt, escrow, permit.deadline, permit.v, permit.r, permit.s]);
+  }, { needsKyc: true }) }, 'Place order with permit');
+  return h('section', { class: 'panel', 'data-testid': 'place-panel' }, h('h2', {}, 'Place a limit order'),
+    h('label', {}, 'Side ', side), sl, pl, dl, button, status);
+}
+
+/** Lease positions for sale: the chain says which are still buyable (a transfer or the lease's end cancels). */
+async function listingsPanel(listings) {
+  const listingsAddr = addr('LeaseListings');
+  const connected = state.wallet.account && state.wallet.onRightChain;
+  const buyable = connected
+    ? await Promise.all(listings.map((l) => read(listingsAddr, 'LeaseListings', 'isBuyable', [BigInt(l.leaseId)])))
+    : listings.map(() => true);
+  const open = listings.filter((_, i) => buyable[i]);
+  return h('section', { class: 'panel wide', 'data-testid': 'lease-listings' }, h('h2', {}, 'Lease positions for sale'),
+    h('p', { class: 'muted small' }, 'A position carries its remaining prepaid escrow, its future refunds and SLA credits, and the right to name its GPU user.'),
+    open.length ? h('table', { class: 'grid small' },
+      h('thead', {}, h('tr', {}, ['Lease', 'Seller', 'Price', 'Until', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, open.map((l) => {
+        const status = actionBox(`listing-${l.leaseId}`);
+        return h('tr', {}, h('td', {}, `#${l.leaseId}`), h('td', { class: 'mono' }, shortAddr(l.seller)),
+          h('td', { class: 'num' }, cash(BigInt(l.price))), h('td', {}, date(l.expiresAt)),
+          h('td', {}, h('button', { class: 'btn', 'data-testid': `buy-listing-${l.leaseId}`, onclick: () => act(status, async () => {
+            const price = BigInt(l.price);
+            if (state.portfolio && price > state.portfolio.cash) throw new Error(`Insufficient balance for ${cash(price)}. Nothing was sent.`);
+            await ensureAllowance(addr('SettlementToken'), 'SettlementToken', listingsAddr, price);
+            await send(listingsAddr, 'LeaseListings', 'buy', [BigInt(l.leaseId), price]);
+          }) }, 'Buy'), status));
+      })))
+      : h('p', { class: 'muted' }, 'No lease position is for sale.'));
 }
 
 // ------------------------------------------------------------------------------------------------ actions
@@ -559,8 +762,12 @@ async function act(status, fn, { needsKyc = false } = {}) {
 
 async function send(address, abiName, functionName, args) {
   const w = state.wallet;
-  const { request } = await w.public.simulateContract({ address, abi: [...abi(abiName), ...state.errorAbi], functionName, args, account: w.account });
-  const hash = await w.wallet.writeContract({ ...request, abi: abi(abiName), chain: null });
+  const call = { address, abi: [...abi(abiName), ...state.errorAbi], functionName, args, account: w.account };
+  const { request } = await w.public.simulateContract(call);
+  // An estimate runs at the last block's time; the transaction lands in a later block, where time-weighted state
+  // (the share venue's cumulative price) costs a storage write more. A quarter more covers it; unused gas is not paid.
+  const estimate = await w.public.estimateContractGas(call);
+  const hash = await w.wallet.writeContract({ ...request, abi: abi(abiName), chain: null, gas: estimate + estimate / 4n });
   const status = document.querySelector('.status[data-state="pending"]');
   if (status) mount(status, `Sent ${hash.slice(0, 10)}…, waiting for confirmation`);
   const receipt = await w.public.waitForTransactionReceipt({ hash, pollingInterval: 200 });
