@@ -19,7 +19,8 @@ import {
     IndexPoint,
     LeaseSettlement,
     LeaseStorage,
-    MarketConfig
+    MarketConfig,
+    SettlementRecord
 } from "./libraries/LeaseSettlement.sol";
 
 /// @title LeaseMarket
@@ -360,7 +361,24 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     /// @inheritdoc ILeaseMarket
     function settlementOf(uint256 assetId, uint64 epoch) external view returns (EpochSettlement memory) {
         if (!_isSettled(assetId, epoch)) revert EpochNotSettled(assetId, epoch);
-        return $.settlements[assetId][epoch];
+        SettlementRecord storage r = $.settlements[assetId][epoch];
+        return EpochSettlement({
+            reportHash: r.reportHash,
+            gross: r.gross,
+            credits: r.gross - r.energyCost - r.fee - r.net,
+            energyCost: r.energyCost,
+            fee: r.fee,
+            net: r.net,
+            addedRevenue: uint128($.addedRevenue[assetId][epoch]),
+            cumulativeNet: r.cumulativeNet,
+            cumulativeGpuSeconds: r.cumulativeGpuSeconds,
+            cumulativeEnergyWh: r.cumulativeEnergyWh,
+            cumulativeBusyGpuSeconds: r.cumulativeBusyGpuSeconds,
+            leasedGpus: r.leasedGpus,
+            voided: r.voided,
+            deliveredWad: r.deliveredWad,
+            availableWad: r.availableWad
+        });
     }
 
     /// @inheritdoc ILeaseMarket

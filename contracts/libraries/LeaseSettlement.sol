@@ -56,6 +56,25 @@ struct Split {
     address shares;
 }
 
+/// @notice The stored audit record of one settled epoch, in five slots: `ILeaseMarket.EpochSettlement` less
+/// what is derived when it is read (`credits = gross - energyCost - fee - net`, exactly; `addedRevenue` is kept
+/// per epoch in `LeaseStorage.addedRevenue`, which no longer changes once the epoch is settled).
+struct SettlementRecord {
+    bytes32 reportHash;
+    uint128 gross;
+    uint128 energyCost;
+    uint128 fee;
+    uint128 net;
+    uint128 cumulativeNet;
+    uint64 cumulativeGpuSeconds;
+    uint64 cumulativeEnergyWh;
+    uint64 cumulativeBusyGpuSeconds;
+    uint32 leasedGpus;
+    bool voided;
+    uint64 deliveredWad;
+    uint64 availableWad;
+}
+
 /// @notice Everything the LeaseMarket stores, in one struct so that the settlement library can reach it.
 struct LeaseStorage {
     uint256 offerCount;
@@ -67,7 +86,7 @@ struct LeaseStorage {
     mapping(uint256 offerId => mapping(uint64 epoch => Delta)) deltas;
     mapping(uint256 offerId => mapping(uint64 epoch => IndexPoint)) indexAt;
     mapping(uint256 leaseId => ILeaseMarket.Lease) leases;
-    mapping(uint256 assetId => mapping(uint64 epoch => ILeaseMarket.EpochSettlement)) settlements;
+    mapping(uint256 assetId => mapping(uint64 epoch => SettlementRecord)) settlements;
     mapping(address operator => uint256) operatorBalance;
     mapping(uint256 assetId => uint256) deferredShareRevenue;
     mapping(uint256 assetId => mapping(uint64 epoch => uint256)) addedRevenue;
@@ -342,23 +361,30 @@ library LeaseSettlement {
     function _record(LeaseStorage storage $, uint256 assetId, uint64 epoch, Measurement memory m, Split memory split)
         internal
     {
-        ILeaseMarket.EpochSettlement memory previous =
-            epoch > $.markets[assetId].firstEpoch ? $.settlements[assetId][epoch - 1] : _emptySettlement();
+        // Only the cumulative counters of the previous record are read (its last two slots).
+        uint128 cumulativeNet;
+        uint64 cumulativeGpuSeconds;
+        uint64 cumulativeEnergyWh;
+        uint64 cumulativeBusyGpuSeconds;
+        if (epoch > $.markets[assetId].firstEpoch) {
+            SettlementRecord storage previous = $.settlements[assetId][epoch - 1];
+            cumulativeNet = previous.cumulativeNet;
+            cumulativeGpuSeconds = previous.cumulativeGpuSeconds;
+            cumulativeEnergyWh = previous.cumulativeEnergyWh;
+            cumulativeBusyGpuSeconds = previous.cumulativeBusyGpuSeconds;
+        }
         // Amounts are bounded by the token's supply and GPU-seconds and Wh by the oracle's 48-bit bounds, so
         // the 128- and 64-bit fields hold decades of epochs; the fractions are at most WAD < 2**64.
-        $.settlements[assetId][epoch] = ILeaseMarket.EpochSettlement({
+        $.settlements[assetId][epoch] = SettlementRecord({
             reportHash: m.reportHash,
             gross: uint128(split.gross),
-            credits: uint128(split.credits),
             energyCost: uint128(split.energyCost),
             fee: uint128(split.fee),
             net: uint128(split.net),
-            addedRevenue: uint128(split.added),
-            cumulativeNet: uint128(previous.cumulativeNet + split.net),
-            cumulativeGpuSeconds: previous.cumulativeGpuSeconds + m.gpuSeconds,
-            cumulativeEnergyWh: previous.cumulativeEnergyWh + m.energyWh,
-            cumulativeBusyGpuSeconds: previous.cumulativeBusyGpuSeconds
-                + uint64(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
+            cumulativeNet: uint128(cumulativeNet + split.net),
+            cumulativeGpuSeconds: cumulativeGpuSeconds + m.gpuSeconds,
+            cumulativeEnergyWh: cumulativeEnergyWh + m.energyWh,
+            cumulativeBusyGpuSeconds: cumulativeBusyGpuSeconds + uint64(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
             leasedGpus: split.leasedGpus,
             voided: m.voided,
             deliveredWad: uint64(m.deliveredWad),
@@ -518,5 +544,4 @@ library LeaseSettlement {
         return uint256(config.genesis) + (uint256(epoch) + 1) * config.epochLength;
     }
 
-    function _emptySettlement() internal pure returns (ILeaseMarket.EpochSettlement memory empty) {}
 }
