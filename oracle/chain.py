@@ -40,7 +40,9 @@ __all__ = [
     "COMMIT_ROOT",
     "ERRORS",
     "FUNCTIONS",
+    "LENS_CURSORS_OF",
     "PROVE_REPORTS",
+    "SETTLE_MANY",
     "SUBMIT",
     "BlockView",
     "ChainClient",
@@ -91,6 +93,10 @@ COMMIT_ROOT = _Fn.from_abi("MeteringOracle", "commitRoot")
 """``MeteringOracle.commitRoot``: a quorum-signed Merkle root of one epoch's reports."""
 PROVE_REPORTS = _Fn.from_abi("MeteringOracle", "proveReports")
 """``MeteringOracle.proveReports``: reports proven against their epoch's committed root (anyone may call)."""
+SETTLE_MANY = _Fn.from_abi("LeaseMarket", "settleMany")
+"""``LeaseMarket.settleMany``: reports proven against their epochs' roots, settled across assets (the keeper)."""
+LENS_CURSORS_OF = _Fn.from_abi("LeaseMarketLens", "cursorsOf")
+"""``LeaseMarketLens.cursorsOf``: each asset's next report and settle epoch, in one call (the keeper)."""
 
 _CALLED: dict[str, tuple[str, ...]] = {
     "MeteringOracle": (

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from oracle.chain import decode_error, sign_transaction
+from oracle.abi import abi_of, find_entry, signature
+from oracle.chain import LENS_CURSORS_OF, SETTLE_MANY, decode_error, sign_transaction
 from oracle.errors import ConfigError, MerkleError, SubmissionError, WellheadError
 from oracle.models import Report
 from oracle.publication import DirectorySource, EpochPublication, HttpSource, PublicationSource
@@ -47,11 +46,6 @@ __all__ = ["KeepResult", "Keeper", "KeepSettings", "plan_settlements", "register
 
 logger = logging.getLogger(__name__)
 
-_REPORT = "(uint256,uint64,uint64,uint64,uint16,uint64)"
-SETTLE_MANY_SIGNATURE = f"settleMany({_REPORT}[],bytes32[][])"
-CURSORS_OF_SIGNATURE = "cursorsOf(uint256[])"
-_SETTLE_MANY = keccak(text=SETTLE_MANY_SIGNATURE)[:4]
-_CURSORS_OF = keccak(text=CURSORS_OF_SIGNATURE)[:4]
 
 
 class KeepSettings(BaseModel):
@@ -160,9 +154,8 @@ class Keeper:
         chunk = self.settings.cursor_chunk
         for start in range(0, len(asset_ids), chunk):
             ids = list(asset_ids[start : start + chunk])
-            data = _CURSORS_OF + abi_encode(["uint256[]"], [ids])
-            raw = bytes(self.w3.eth.call({"to": self.lens, "data": data}))
-            (rows,) = abi_decode(["(uint64,bool,uint64,bool)[]"], raw)
+            raw = bytes(self.w3.eth.call({"to": self.lens, "data": LENS_CURSORS_OF.encode(ids)}))
+            (rows,) = LENS_CURSORS_OF.decode(raw)
             for asset_id, (_, _, next_settle, enrolled) in zip(ids, rows, strict=True):
                 result[asset_id] = Cursor(int(next_settle), bool(enrolled))
         return result
@@ -192,7 +185,7 @@ class Keeper:
     def _calldata(self, batch: Sequence[tuple[Report, list[bytes]]]) -> bytes:
         reports = [r.as_abi_tuple() for r, _ in batch]
         proofs = [proof for _, proof in batch]
-        return _SETTLE_MANY + abi_encode([f"{_REPORT}[]", "bytes32[][]"], [reports, proofs])
+        return SETTLE_MANY.encode(reports, proofs)
 
     def _estimate(self, data: bytes) -> int:
         try:
@@ -272,7 +265,7 @@ class Keeper:
         result.settled += settled
 
 
-_EPOCH_SETTLED = keccak(text="EpochSettled(uint256,uint64,bytes32,uint256,uint256,uint256,uint256,uint256)")
+_EPOCH_SETTLED = keccak(text=signature(find_entry(abi_of("LeaseMarket"), "EpochSettled", "event")))
 
 
 def source_for(where: str) -> PublicationSource:

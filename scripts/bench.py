@@ -30,7 +30,10 @@ SMOKE: dict[str, dict[str, object]] = {
     "oracle": {"BATCH_SIZES": (1, 3, 5), "ROOT_LEAVES": 16},
     "offchain": {"FLEET_ASSETS": 10},
     "leases": {"MANY": 5},
+    "market": {"EXTRA": 1},
     "daemon": {"EPOCHS": 3},
+    "fleet": {"sizes": lambda: [10]},
+    "app": {"EXTRA_ASSETS": 2, "HOLDERS": 10, "ASSETS_PER_HOLDER": 2, "RUNS": 1},
 }
 
 
