@@ -252,8 +252,10 @@ class SimulatorSettings(_Section):
 class SourceSettings(_Section):
     """Where the meter readings come from, and the windows every epoch is aggregated over.
 
-    Every member of a quorum must use the same ``scrape_interval_s``, ``lookback_s`` and ``grace_s``:
-    they fix the data each epoch is computed from, so that independent parties get the same numbers.
+    Every member of a quorum must use the same ``scrape_interval_s``, ``grace_s`` and ``outage_after_s``:
+    they fix the data each epoch is computed from and when a silent GPU counts as an outage, so that
+    independent parties get the same numbers. ``lookback_s`` only sets where fetching starts (the window
+    widens back to each GPU's previous scrape), so it need not match.
     """
 
     kind: Literal["prometheus", "nvml", "recording", "simulator"]
