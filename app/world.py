@@ -34,8 +34,10 @@ YEAR = 365 * 86_400
 ROLES = ("admin", "compliance", "operator", "operator2", "alice", "bob", "carol", "mallory", "lessee",
          "lessee2", "lender", "keeper")
 #: IShareValuation.ValuationParams: 24-epoch window, 15% cap rate, no age decay, 10%/epoch max move, silence
-#: after 3 epochs without a report (half the value cut), suspended: half cut.
-VALUATION_PARAMS = (24, 1_500, 0, 1_000, 3, 5_000, 5_000)
+#: after 3 epochs without a report (half the value cut), suspended: half cut; wash-leasing guards: a rise of at
+#: most 50% a year from a weekly (168-epoch) snapshot, and revenue counted up to a reference price per GPU-hour
+#: ($5 here; `build_world` sets each asset's own firm lease rate).
+VALUATION_PARAMS = (24, 1_500, 0, 1_000, 3, 5_000, 5_000, 5_000, 168, usd(5))
 LLTV = 625 * 10**15
 NO_PRICING = (False, 0, 0, 0, 0)
 SPOT = b"SPOT".ljust(32, b"\0")
@@ -56,6 +58,7 @@ B200_HYPERSCALE = AssetSpec(
     shares_symbol="WH-B200-07",
     share_price=usd(250),
     share_cap=20_000,
+    max_shares=1_000_000,  # as the samples' assets: room above the first offering for later rounds
 )
 
 
@@ -207,7 +210,8 @@ def build_world(accounts: Any, *, epochs: int = 6) -> World:
         suite.lease_market.createOffer(
             (asset.asset_id, spec.gpu_count, rate, 1, 500, 0, 9_900, 1_000, 500, 0, NO_PRICING), op)
         suite.oracle.startReporting(asset.asset_id, epoch, {"from": admin})
-        suite.valuation.configure(asset.asset_id, VALUATION_PARAMS, spec.share_price, {"from": admin})
+        params = (*VALUATION_PARAMS[:-1], rate)  # revenue counted up to the asset's own firm lease rate
+        suite.valuation.configure(asset.asset_id, params, spec.share_price, {"from": admin})
         suite.share_venue.openMarket(asset.asset_id, {"from": who["keeper"]})  # the trade tab's order book
 
     carol = {"from": who["carol"]}
