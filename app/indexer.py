@@ -5,8 +5,10 @@ addresses: the singletons of the manifest (less the stablecoin, whose transfers 
 and the share tokens and lending markets discovered on-chain. A chunk whose logs create contracts
 (`AssetRegistered`, `MarketCreated`) is read again for the new addresses over the same blocks, so that their
 logs in the same chunk are not missed. The logs of known contracts are decoded in log order and the chunk's
-events, the snapshots they touched and the new cursor are committed in ONE SQLite transaction. A crash or a restart mid-way therefore resumes from the last committed chunk,
-and a log is keyed by (block, logIndex) with INSERT OR IGNORE, so replaying a chunk never duplicates it.
+events, the snapshots they touched and the new cursor are committed in ONE SQLite transaction. A crash or a
+restart mid-way therefore resumes from the last committed chunk (the contracts discovered so far are in the
+same database), and a log is keyed by (block, logIndex) with INSERT OR IGNORE, so replaying a chunk never
+duplicates it. A contract outside the suite that emits the same event signatures is never even fetched.
 
 Snapshots (assets, offers, lending markets, settled epochs) are read from the chain when an event touches
 them, so the API answers from SQLite alone: the markets page costs the browser no JSON-RPC call. A settled
