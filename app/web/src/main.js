@@ -170,7 +170,7 @@ async function renderAsset(assetId) {
     card('Utilisation (last epoch)', last.gpuSeconds ? `${(100 * last.busyGpuSeconds / last.gpuSeconds).toFixed(1)}%` : '—'),
     card('Energy (last epoch)', `${(last.energyWh / 1000).toFixed(2)} kWh`),
     card('GPU-hours per MWh', last.energyWh ? (lastGpuH * 1e6 / last.energyWh).toFixed(0) : '—'),
-    card('Curtailed for the grid (last epoch)', curtailedGpuH(last), 'kpi-curtailed', h('div', { class: 'small muted' }, 'GPU-hours idled on a demand-response request')),
+    card('Curtailed GPU-hours (last epoch)', curtailedGpuH(last), 'kpi-curtailed', h('div', { class: 'small muted', title: 'GPU time idled on purpose for a grid demand-response request (not a fault)' }, 'grid demand response')),
   ] : [card('Meter', 'no settled epoch yet')];
   const v = a.valuation || { price: '0', target: '0', windowNet: '0', windowEpochs: 0, annualNetPerShare: '0',
     capitalised: '0', decayFactorBps: 0, silentEpochs: 0, suspended: false, retired: false, frozen: false, unvalued: true };
