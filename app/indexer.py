@@ -197,8 +197,9 @@ class Indexer:
 
     def _fetch_chunk(self, start: int, end: int) -> list[Any]:
         """The suite's logs of [start, end] in log order, including those of contracts created in the chunk."""
-        logs = self._get_logs(start, end, self._watched())
-        fetched = set(self._watched())
+        watched = self._watched()
+        logs = self._get_logs(start, end, watched)
+        fetched = set(watched)
         new = sorted(self._created_by(logs) - fetched)
         while new:  # creators are singletons, so this runs at most twice; the loop keeps it true if not
             more = self._get_logs(start, end, new)
@@ -273,12 +274,16 @@ class Indexer:
                 touched_offers.add(int(args["offerId"]))
             if asset_id is not None and kind in ("AssetRegistry", "AssetShares", "LeaseMarket", "YieldValuation"):
                 touched_assets.add(asset_id)
-        # Reads for the snapshots happen before the write transaction, so that it stays short.
-        assets = {a: self._asset_snapshot(a, end) for a in sorted(touched_assets)}
-        offers = {o: self._offer_snapshot(o) for o in sorted(touched_offers)}
-        markets = {m: self._market_snapshot(m) for m in sorted(touched_markets)}
-        transactions: dict[str, Any] = {}  # settleMany settles many epochs in one transaction: read it once
-        epochs = [(a, e, self._epoch_snapshot(a, e, tx, transactions)) for a, e, tx in settled]
+        # Reads for the snapshots happen before the write transaction, so that it stays short. A node failure
+        # here is the chunk's failure: nothing is committed and the next pass reads the chunk again.
+        try:
+            assets = {a: self._asset_snapshot(a, end) for a in sorted(touched_assets)}
+            offers = {o: self._offer_snapshot(o) for o in sorted(touched_offers)}
+            markets = {m: self._market_snapshot(m) for m in sorted(touched_markets)}
+            transactions: dict[str, Any] = {}  # settleMany settles many epochs in one transaction: read it once
+            epochs = [(a, e, self._epoch_snapshot(a, e, tx, transactions)) for a, e, tx in settled]
+        except (Web3Exception, OSError) as exc:
+            raise IndexerError(start, f"reading the snapshots of blocks {start}..{end} failed ({exc})") from exc
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -408,12 +413,12 @@ class Indexer:
         is the one settled (its hash is the record's `reportHash`), else from the settling transaction's
         calldata (`settleWithProof` / `settleMany`); None when neither holds it (a settlement made through
         another contract, whose calldata is not the market's)."""
-        oracle = self._c["MeteringOracle"].functions
-        if oracle.hasReport(asset_id, epoch).call():
-            (stored, _posted_at) = oracle.getReport(asset_id, epoch).call()
-            report = _report(stored)
-            if report_struct_hash(report) == report_hash:
-                return report.curtailed_gpu_seconds
+        try:
+            (stored, _posted_at) = self._c["MeteringOracle"].functions.getReport(asset_id, epoch).call()
+        except ContractLogicError:  # ReportNotFound: only a root was posted for this epoch
+            stored = None
+        if stored is not None and report_struct_hash(report := _report(stored)) == report_hash:
+            return report.curtailed_gpu_seconds
         if tx_hash not in transactions:
             transactions[tx_hash] = self.w3.eth.get_transaction(tx_hash)
         tx = transactions[tx_hash]
@@ -423,11 +428,15 @@ class Indexer:
             return None
         try:
             function, params = self._c["LeaseMarket"].decode_function_input(tx["input"])
-        except ValueError:
-            return None
-        candidates = {"settleWithProof": lambda: [params["report"]], "settleMany": lambda: params["reports"]}
-        reader = candidates.get(function.fn_name)
-        for raw in reader() if reader is not None else []:
+        except ValueError:  # no LeaseMarket selector: cannot happen for a transaction that emitted EpochSettled
+            params, function = {}, None
+        if function is not None and function.fn_name == "settleWithProof":
+            candidates = [params["report"]]
+        elif function is not None and function.fn_name == "settleMany":
+            candidates = list(params["reports"])
+        else:  # settle / settleThrough use the stored report, matched above
+            candidates = []
+        for raw in candidates:
             report = _report(raw)
             if report_struct_hash(report) == report_hash:
                 return report.curtailed_gpu_seconds
