@@ -33,11 +33,16 @@ MAX_UINT = 2**256 - 1
 YEAR = 365 * 86_400
 ROLES = ("admin", "compliance", "operator", "operator2", "alice", "bob", "carol", "mallory", "lessee",
          "lessee2", "lender", "keeper")
-#: IShareValuation.ValuationParams: 24-epoch window, 15% cap rate, no age decay, 10%/epoch max move, silence
-#: after 3 epochs without a report (half the value cut), suspended: half cut; wash-leasing guards: a rise of at
-#: most 50% a year from a weekly (168-epoch) snapshot, and revenue counted up to a reference price per GPU-hour
-#: ($5 here; `build_world` sets each asset's own firm lease rate).
-VALUATION_PARAMS = (24, 1_500, 0, 1_000, 3, 5_000, 5_000, 5_000, 168, usd(5))
+
+
+def valuation_params(reference_price_per_gpu_hour: int) -> tuple[int, ...]:
+    """IShareValuation.ValuationParams: 24-epoch window, 15% cap rate, no age decay, 10%/epoch max move, silence
+    after 3 epochs without a report (half the value cut), suspended: half cut; wash guards: the price rises at
+    most 50% a year from a weekly snapshot, and revenue counts up to `reference_price_per_gpu_hour` (the asset's
+    own offer price here)."""
+    return (24, 1_500, 0, 1_000, 3, 5_000, 5_000, 5_000, 168, reference_price_per_gpu_hour)
+
+
 LLTV = 625 * 10**15
 NO_PRICING = (False, 0, 0, 0, 0)
 SPOT = b"SPOT".ljust(32, b"\0")
@@ -58,7 +63,7 @@ B200_HYPERSCALE = AssetSpec(
     shares_symbol="WH-B200-07",
     share_price=usd(250),
     share_cap=20_000,
-    max_shares=1_000_000,  # as the samples' assets: room above the first offering for later rounds
+    max_shares=100_000,
 )
 
 
@@ -210,8 +215,7 @@ def build_world(accounts: Any, *, epochs: int = 6) -> World:
         suite.lease_market.createOffer(
             (asset.asset_id, spec.gpu_count, rate, 1, 500, 0, 9_900, 1_000, 500, 0, NO_PRICING), op)
         suite.oracle.startReporting(asset.asset_id, epoch, {"from": admin})
-        params = (*VALUATION_PARAMS[:-1], rate)  # revenue counted up to the asset's own firm lease rate
-        suite.valuation.configure(asset.asset_id, params, spec.share_price, {"from": admin})
+        suite.valuation.configure(asset.asset_id, valuation_params(rate), spec.share_price, {"from": admin})
         suite.share_venue.openMarket(asset.asset_id, {"from": who["keeper"]})  # the trade tab's order book
 
     carol = {"from": who["carol"]}

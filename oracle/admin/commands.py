@@ -59,6 +59,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 4
 # --- the steps ---------------------------------------------------------------------------------------
 
 
+SHARE_DECIMALS = 18
+"""Every AssetShares token has 18 decimals; spec files count whole shares."""
+
+
 def _decimals(session: AdminSession) -> int:
     return int(session.read("SettlementToken", "decimals"))
 
@@ -75,6 +79,7 @@ def register_asset(session: AdminSession, path: Path) -> int:
         tier=TIERS[spec.tier],
         energy_tariff_per_kwh=to_base_units(spec.energy_tariff_per_kwh, decimals, "asset.energy_tariff_per_kwh"),
         metadata_hash=bytes.fromhex(spec.metadata_hash[2:]),
+        max_share_supply=spec.max_share_supply * 10**SHARE_DECIMALS,
     )
     params = to_struct(values, session.struct_components("AssetRegistry", "registerAsset", 0), "AssetParams")
     sent = session.send("AssetRegistry", "registerAsset", [params], what=f"register asset {spec.shares_symbol}")
@@ -126,7 +131,11 @@ def configure_valuation(session: AdminSession, path: Path, asset_id: int) -> int
     if spec is None:
         raise ConfigError(f"{path}: no [valuation] section")
     values = spec.model_dump()
-    price = to_base_units(values.pop("initial_price"), _decimals(session), "valuation.initial_price")
+    decimals = _decimals(session)
+    price = to_base_units(values.pop("initial_price"), decimals, "valuation.initial_price")
+    values["reference_price_per_gpu_hour"] = to_base_units(
+        spec.reference_price_per_gpu_hour, decimals, "valuation.reference_price_per_gpu_hour"
+    )
     params = to_struct(values, session.struct_components("YieldValuation", "configure", 1), "ValuationParams")
     session.send("YieldValuation", "configure", [asset_id, params, price],
                  what=f"configure the valuation of asset {asset_id}")

@@ -108,6 +108,7 @@ class AssetSpec(_Spec):
     metadata_hash: str = "0x" + "00" * 32
     shares_name: str = Field(min_length=1)
     shares_symbol: str = Field(min_length=1)
+    max_share_supply: int = Field(gt=0, description="whole shares that may ever exist (fixed at registration)")
 
     @field_validator("metadata_hash")
     @classmethod
@@ -137,6 +138,9 @@ class ValuationSpec(_Spec):
     max_silence_epochs: int = Field(gt=0)
     silence_haircut_bps: Bps
     suspended_haircut_bps: Bps
+    max_rise_bps_per_year: int = Field(gt=0, le=2**32 - 1, description="the wash guard's rise rate")
+    snapshot_epochs: int = Field(gt=0, le=65_535, description="epochs between upward snapshot moves")
+    reference_price_per_gpu_hour: Amount = Field(description="revenue counted up to this price per GPU-hour")
     initial_price: Amount
 
 

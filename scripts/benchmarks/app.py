@@ -56,8 +56,8 @@ def run(bench: Bench) -> None:
 def _world() -> tuple[Any, str]:
     from brownie import accounts
 
-    from app.world import VALUATION_PARAMS, build_world
-    from scripts.samples import H100_CLUSTER, AssetSpec, register_asset, shares
+    from app.world import build_world, valuation_params
+    from scripts.samples import H100_CLUSTER, AssetSpec, register_asset, shares, usd
 
     world = build_world(accounts, epochs=2)
     suite, who = world.suite, world.who
@@ -70,7 +70,7 @@ def _world() -> tuple[Any, str]:
         asset = register_asset(suite, who["admin"], who["operator"], spec)
         world.assets.append(asset)
         asset.shares.openOffering(spec.share_price, shares(spec.share_cap), closes, {"from": who["operator"]})
-        suite.valuation.configure(asset.asset_id, VALUATION_PARAMS, spec.share_price, {"from": who["admin"]})
+        suite.valuation.configure(asset.asset_id, valuation_params(usd(2)), spec.share_price, {"from": who["admin"]})
         if index < ASSETS_PER_HOLDER:
             suite.stablecoin.approve(asset.shares, 2**256 - 1, carol)
             asset.shares.subscribe(shares(2_000), spec.share_price * 2_000, carol)

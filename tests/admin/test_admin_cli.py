@@ -42,6 +42,7 @@ metadata_uri = "ipfs://bafybeih100node01datasheet"
 metadata_hash = "0x{'11' * 32}"
 shares_name = "Wellhead H100 Node 01"
 shares_symbol = "WH-H100-01"
+max_share_supply = 1000000
 
 [offering]
 price_per_share = "100"
@@ -56,6 +57,9 @@ max_move_bps_per_epoch = 1000
 max_silence_epochs = 3
 silence_haircut_bps = 5000
 suspended_haircut_bps = 5000
+max_rise_bps_per_year = 5000
+snapshot_epochs = 168
+reference_price_per_gpu_hour = "2.50"
 initial_price = "100"
 
 [[lease_offers]]
@@ -142,6 +146,8 @@ def test_register_asset_registers_the_spec_and_records_the_share_token(deployed,
     manifest = json.loads(deployed["manifest"].read_text())
     assert manifest["assets"]["1"]["shares"] == registry.functions.sharesOf(asset_id).call()
     assert manifest["assets"]["1"]["registeredAtBlock"] > manifest["deployedAtBlock"]
+    shares = contract(deployed, "AssetShares", manifest["assets"]["1"]["shares"])
+    assert shares.functions.maxSupply().call() == 1_000_000 * 10**18  # whole shares in the spec, 18 decimals
 
 
 def test_set_signers_sets_the_whole_set_sorted_with_its_threshold(deployed) -> None:
@@ -204,7 +210,7 @@ def test_investor_add_refuses_an_expiry_in_the_past_and_a_missing_role_in_words(
 def test_configure_valuation_writes_the_params_and_initial_price(deployed, asset_id, asset_file) -> None:
     assert admin(deployed, "configure-valuation", str(asset_file), "--asset", str(asset_id)) == 0
     valuation = contract(deployed, "YieldValuation")
-    assert tuple(valuation.functions.paramsOf(asset_id).call()) == (6, 2000, 2000, 1000, 3, 5000, 5000)
+    assert tuple(valuation.functions.paramsOf(asset_id).call()) == (6, 2000, 2000, 1000, 3, 5000, 5000, 5000, 168, 2_500_000)
     assert valuation.functions.quote(asset_id).call()[0] == 100_000_000  # 100 of a 6-decimal token
 
 
