@@ -1,13 +1,21 @@
 """The app's event indexer: the suite's logs into SQLite, resumable from the last block it committed.
 
-Each pass reads `eth_getLogs` in chunks from the block after the cursor to the head, decodes the logs of
-known contracts (the singletons of the manifest, plus share tokens and lending markets as their creation
-events appear, in log order), and commits the chunk's events, the snapshots they touched and the new cursor
-in ONE SQLite transaction. A crash or a restart mid-way therefore resumes from the last committed chunk,
-and a log is keyed by (block, logIndex) with INSERT OR IGNORE, so replaying a chunk never duplicates it.
+Each pass reads `eth_getLogs` in chunks from the block after the cursor to the head, filtered by the suite's
+addresses: the singletons of the manifest (less the stablecoin, whose transfers are not the suite's history)
+and the share tokens and lending markets discovered on-chain. A chunk whose logs create contracts
+(`AssetRegistered`, `MarketCreated`) is read again for the new addresses over the same blocks, so that their
+logs in the same chunk are not missed. The logs of known contracts are decoded in log order and the chunk's
+events, the snapshots they touched and the new cursor are committed in ONE SQLite transaction. A crash or a
+restart mid-way therefore resumes from the last committed chunk (the contracts discovered so far are in the
+same database), and a log is keyed by (block, logIndex) with INSERT OR IGNORE, so replaying a chunk never
+duplicates it. A contract outside the suite that emits the same event signatures is never even fetched.
 
 Snapshots (assets, offers, lending markets, settled epochs) are read from the chain when an event touches
-them, so the API answers from SQLite alone: the markets page costs the browser no JSON-RPC call.
+them, so the API answers from SQLite alone: the markets page costs the browser no JSON-RPC call. A settled
+epoch's meter figures that the settlement record does not keep (curtailment) come from the report itself:
+`MeteringOracle.getReport` when it was stored (`submit`, `proveReports`), else the calldata of the settling
+transaction (`settleWithProof`, `settleMany`: root-only posting), matched by the EIP-712 struct hash that
+`EpochSettled` carries.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from app.errors import IndexerError
 from app.manifest import Manifest
+from oracle.eip712 import report_struct_hash
+from oracle.models import Report
 
 log = logging.getLogger("wellhead.app.indexer")
 
@@ -53,6 +63,11 @@ CREATE INDEX IF NOT EXISTS lease_owner ON lease_owners (owner);
 """
 
 _ZERO = "0x0000000000000000000000000000000000000000"
+
+#: Addresses per `eth_getLogs` request: well under what public nodes accept for an address list.
+ADDRESSES_PER_QUERY = 500
+#: The contracts whose events create the suite's other contracts (the indexer reads those back at once).
+_CREATORS = {("AssetRegistry", "AssetRegistered"): "shares", ("LendingFactory", "MarketCreated"): "market"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -154,16 +169,53 @@ class Indexer:
 
     # ------------------------------------------------------------------------------------------ one chunk
 
+    def _watched(self) -> list[str]:
+        """The addresses whose logs are the suite's history: every known contract but the stablecoin."""
+        return sorted(a for a, (kind, _) in self._kinds.items() if kind != "SettlementToken")
+
+    def _get_logs(self, start: int, end: int, addresses: list[str]) -> list[Any]:
+        """`eth_getLogs` over [start, end] for `addresses`, in requests of at most ADDRESSES_PER_QUERY."""
+        logs: list[Any] = []
+        for i in range(0, len(addresses), ADDRESSES_PER_QUERY):
+            batch = [to_checksum_address(a) for a in addresses[i:i + ADDRESSES_PER_QUERY]]
+            try:
+                logs.extend(self.w3.eth.get_logs({"fromBlock": start, "toBlock": end, "address": batch}))
+            except (Web3Exception, OSError, ValueError) as exc:
+                raise IndexerError(start, f"eth_getLogs failed ({exc})") from exc
+        return logs
+
+    def _created_by(self, logs: list[Any]) -> set[str]:
+        """The addresses of contracts created by the creation events among `logs` (known ones included)."""
+        created: set[str] = set()
+        for entry in logs:
+            kind = self._kinds.get(entry["address"].lower(), ("", None))[0]
+            abi = self._topics.get(kind, {}).get(bytes(entry["topics"][0])) if entry["topics"] else None
+            field_name = _CREATORS.get((kind, abi["name"])) if abi is not None else None
+            if field_name is not None:
+                created.add(str(get_event_data(self.w3.codec, abi, entry)["args"][field_name]).lower())
+        return created
+
+    def _fetch_chunk(self, start: int, end: int) -> list[Any]:
+        """The suite's logs of [start, end] in log order, including those of contracts created in the chunk."""
+        watched = self._watched()
+        logs = self._get_logs(start, end, watched)
+        fetched = set(watched)
+        new = sorted(self._created_by(logs) - fetched)
+        while new:  # creators are singletons, so this runs at most twice; the loop keeps it true if not
+            more = self._get_logs(start, end, new)
+            fetched.update(new)
+            logs.extend(more)
+            new = sorted(self._created_by(more) - fetched)
+        logs.sort(key=lambda entry: (int(entry["blockNumber"]), int(entry["logIndex"])))
+        return logs
+
     def _index_range(self, start: int, end: int) -> int:
-        try:
-            logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end})
-        except (Web3Exception, OSError, ValueError) as exc:
-            raise IndexerError(start, f"eth_getLogs failed ({exc})") from exc
+        logs = self._fetch_chunk(start, end)
         timestamps: dict[int, int] = {}
         touched_assets: set[int] = set()
         touched_offers: set[int] = set()
         touched_markets: set[str] = set()
-        settled: list[tuple[int, int]] = []
+        settled: list[tuple[int, int, str]] = []
         rows: list[tuple] = []
         account_rows: list[tuple] = []
         lease_owners: list[tuple[int, str]] = []
@@ -217,16 +269,21 @@ class Indexer:
             if kind == "LeasePositions" and name == "Transfer":
                 lease_owners.append((int(args["tokenId"]), args["to"].lower()))
             if kind == "LeaseMarket" and name == "EpochSettled":
-                settled.append((int(args["assetId"]), int(args["epoch"])))
+                settled.append((int(args["assetId"]), int(args["epoch"]), rows[-1][2]))
             if kind == "LeaseMarket" and "offerId" in args and name.startswith("Offer"):
                 touched_offers.add(int(args["offerId"]))
             if asset_id is not None and kind in ("AssetRegistry", "AssetShares", "LeaseMarket", "YieldValuation"):
                 touched_assets.add(asset_id)
-        # Reads for the snapshots happen before the write transaction, so that it stays short.
-        assets = {a: self._asset_snapshot(a, end) for a in sorted(touched_assets)}
-        offers = {o: self._offer_snapshot(o) for o in sorted(touched_offers)}
-        markets = {m: self._market_snapshot(m) for m in sorted(touched_markets)}
-        epochs = [(a, e, self._epoch_snapshot(a, e)) for a, e in settled]
+        # Reads for the snapshots happen before the write transaction, so that it stays short. A node failure
+        # here is the chunk's failure: nothing is committed and the next pass reads the chunk again.
+        try:
+            assets = {a: self._asset_snapshot(a, end) for a in sorted(touched_assets)}
+            offers = {o: self._offer_snapshot(o) for o in sorted(touched_offers)}
+            markets = {m: self._market_snapshot(m) for m in sorted(touched_markets)}
+            transactions: dict[str, Any] = {}  # settleMany settles many epochs in one transaction: read it once
+            epochs = [(a, e, self._epoch_snapshot(a, e, tx, transactions)) for a, e, tx in settled]
+        except (Web3Exception, OSError) as exc:
+            raise IndexerError(start, f"reading the snapshots of blocks {start}..{end} failed ({exc})") from exc
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -333,7 +390,8 @@ class Indexer:
             "borrowRatePerSecond": str(m.functions.borrowRatePerSecond().call()),
         }
 
-    def _epoch_snapshot(self, asset_id: int, epoch: int) -> dict[str, Any]:
+    def _epoch_snapshot(self, asset_id: int, epoch: int, tx_hash: str,
+                        transactions: dict[str, Any]) -> dict[str, Any]:
         market = self._c["LeaseMarket"]
         s = market.functions.settlementOf(asset_id, epoch).call()
         first = market.functions.firstEpochOf(asset_id).call()
@@ -346,4 +404,49 @@ class Indexer:
             "gross": str(s[1]), "credits": str(s[2]), "energyCost": str(s[3]), "fee": str(s[4]), "net": str(s[5]),
             "addedRevenue": str(s[6]), "cumulativeNet": str(s[7]), "gpuSeconds": gpu_seconds,
             "energyWh": energy_wh, "busyGpuSeconds": busy, "leasedGpus": s[11], "voided": bool(s[12]),
+            "curtailedGpuSeconds": self._curtailed_gpu_seconds(asset_id, epoch, bytes(s[0]), tx_hash, transactions),
         }
+
+    def _curtailed_gpu_seconds(self, asset_id: int, epoch: int, report_hash: bytes, tx_hash: str,
+                               transactions: dict[str, Any]) -> int | None:
+        """The settled report's `curtailedGpuSeconds`: from the oracle's storage when the report stored there
+        is the one settled (its hash is the record's `reportHash`), else from the settling transaction's
+        calldata (`settleWithProof` / `settleMany`); None when neither holds it (a settlement made through
+        another contract, whose calldata is not the market's)."""
+        try:
+            (stored, _posted_at) = self._c["MeteringOracle"].functions.getReport(asset_id, epoch).call()
+        except ContractLogicError:  # ReportNotFound: only a root was posted for this epoch
+            stored = None
+        if stored is not None and report_struct_hash(report := _report(stored)) == report_hash:
+            return report.curtailed_gpu_seconds
+        if tx_hash not in transactions:
+            transactions[tx_hash] = self.w3.eth.get_transaction(tx_hash)
+        tx = transactions[tx_hash]
+        if str(tx.get("to") or "").lower() != self.manifest.address("LeaseMarket").lower():
+            log.warning("epoch %d of asset %d settled through %s: its report is not in the calldata",
+                        epoch, asset_id, tx.get("to"))
+            return None
+        try:
+            function, params = self._c["LeaseMarket"].decode_function_input(tx["input"])
+        except ValueError:  # no LeaseMarket selector: cannot happen for a transaction that emitted EpochSettled
+            params, function = {}, None
+        if function is not None and function.fn_name == "settleWithProof":
+            candidates = [params["report"]]
+        elif function is not None and function.fn_name == "settleMany":
+            candidates = list(params["reports"])
+        else:  # settle / settleThrough use the stored report, matched above
+            candidates = []
+        for raw in candidates:
+            report = _report(raw)
+            if report_struct_hash(report) == report_hash:
+                return report.curtailed_gpu_seconds
+        log.warning("epoch %d of asset %d: no report hashing to 0x%s in %s", epoch, asset_id, report_hash.hex(),
+                    tx_hash)
+        return None
+
+
+def _report(raw: Any) -> Report:
+    """An ABI-decoded `IMeteringOracle.Report` (tuple or mapping) as the oracle package's model."""
+    names = ("assetId", "epoch", "gpuSeconds", "curtailedGpuSeconds", "utilizationBps", "energyWh")
+    values = [raw[n] for n in names] if isinstance(raw, Mapping) else list(raw)
+    return Report(**{name: int(value) for name, value in zip(names, values, strict=True)})

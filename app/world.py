@@ -20,8 +20,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from oracle.eip712 import Eip712Domain, batch_digest
+from oracle.eip712 import Eip712Domain, batch_digest, root_digest
 from oracle.models import Report
+from oracle.roots import build_epoch_tree
 from oracle.signer import LocalKeySigner, sign_sorted
 from scripts.samples import H100_CLUSTER, L40S_EDGE, TIER_HYPERSCALE, AssetSpec, register_asset, shares, usd
 
@@ -105,6 +106,20 @@ class Meter:
             {"from": self.sender},
         )
 
+    def settle_with_proofs(self, market: Any, epoch: int, reports: list[Report]) -> Any:
+        """Root-only posting, as the daemon's root mode does: commits the signed Merkle root of the epoch's
+        `reports` and settles them all with their proofs in one `settleMany` (nothing stored in the oracle)."""
+        from brownie import chain
+
+        domain = Eip712Domain(chain_id=chain.id, verifying_contract=self.oracle.address)
+        version = self.oracle.configVersion()
+        tree = build_epoch_tree(reports)
+        signatures = sign_sorted(root_digest(domain, version, epoch, tree.count, tree.root), [self.signer])
+        self.oracle.commitRoot(version, (epoch, tree.count, tree.root), list(self.oracle.signers()),
+                               [s.signature.as_abi_tuple() for s in signatures], {"from": self.sender})
+        return market.settleMany([r.as_abi_tuple() for r in reports],
+                                 [tree.proof(r.asset_id, r.epoch) for r in reports], {"from": self.sender})
+
 
 @dataclass
 class World:
@@ -124,9 +139,11 @@ class World:
     def epoch_now(self) -> int:
         return (_now() - self.genesis) // HOUR
 
-    def advance_epoch(self, uptime_bps: int = 10_000) -> int:
-        """Ends the current epoch, posts every asset's report for it (at `uptime_bps` of healthy), settles
-        it and updates the valuations; returns the epoch settled."""
+    def advance_epoch(self, uptime_bps: int = 10_000, curtailed_bps: int = 0, proof_at_settlement: bool = False) -> int:
+        """Ends the current epoch, posts every asset's report for it (at `uptime_bps` of healthy and
+        `curtailed_bps` of capacity idled for grid demand response), settles it and updates the valuations;
+        returns the epoch settled. With `proof_at_settlement` the reports are never stored: a root is committed
+        and `settleMany` proves them (root-only posting); otherwise `submit` stores them and `settle` uses them."""
         epoch = self.epoch_now()
         _warp(self.genesis + (epoch + 1) * HOUR + 60)
         reports = []
@@ -134,12 +151,17 @@ class World:
             gpu_seconds, util, energy = self.healthy[asset.asset_id]
             reports.append(Report(
                 assetId=asset.asset_id, epoch=epoch, gpuSeconds=gpu_seconds * uptime_bps // 10_000,
-                curtailedGpuSeconds=0, utilizationBps=util, energyWh=energy * uptime_bps // 10_000,
+                curtailedGpuSeconds=gpu_seconds * curtailed_bps // 10_000, utilizationBps=util,
+                energyWh=energy * uptime_bps // 10_000,
             ))
-        self.meter.post(reports)
         keeper = {"from": self.who["keeper"]}
+        if proof_at_settlement:
+            self.meter.settle_with_proofs(self.suite.lease_market, epoch, reports)
+        else:
+            self.meter.post(reports)
+            for asset in self.assets:
+                self.suite.lease_market.settle(asset.asset_id, epoch, keeper)
         for asset in self.assets:
-            self.suite.lease_market.settle(asset.asset_id, epoch, keeper)
             self.suite.valuation.update(asset.asset_id, keeper)
         return epoch
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,62 @@ def test_an_account_path_with_a_malformed_address_is_a_bad_request():
 
     with pytest.raises(BadRequest, match="address='0x1234' is not a 20-byte hex address"):
         _address_param(_Request())  # type: ignore[arg-type]
+
+
+class _RecordingProvider:
+    """A real HTTP provider to the test's Anvil that keeps each `eth_getLogs` request and its reply."""
+
+    def __init__(self, endpoint: str) -> None:
+        from web3 import HTTPProvider
+
+        class _Provider(HTTPProvider):
+            def make_request(inner, method, params):  # noqa: N805 (the recorder's `self` is the outer one)
+                reply = super().make_request(method, params)
+                if method == "eth_getLogs":
+                    self.get_logs.append((params, reply))
+                return reply
+
+        self.get_logs: list[tuple[Any, Any]] = []
+        self.provider = _Provider(endpoint)
+
+
+def test_run_once_neither_fetches_nor_indexes_a_foreign_contract_emitting_the_suite_s_event_signature(
+        world, manifest, tmp_path):
+    from brownie import Token18, web3
+    from web3 import Web3
+
+    # A foreign ERC-20 emits Transfer(address,address,uint256), the very topic of the share tokens' transfers,
+    # in the same blocks as a share transfer of the suite.
+    carol, alice = world.who["carol"], world.who["alice"]
+    foreign = Token18.deploy({"from": world.who["mallory"]})
+    foreign.mint(carol, 10**18, {"from": world.who["mallory"]})
+    foreign.transfer(alice, 10**17, {"from": carol})
+    shares = world.assets[0].shares
+    suite_tx = shares.transfer(alice, 10**18, {"from": carol})
+
+    recorder = _RecordingProvider(web3.provider.endpoint_uri)
+    # One chunk for the whole history: the share tokens are created and subscribed to inside it.
+    indexer = Indexer(Web3(recorder.provider), manifest, connect(tmp_path / "filtered.sqlite"), chunk_blocks=10_000)
+    indexer.run_once()
+
+    foreign_address = foreign.address.lower()
+    assert indexer.db.execute("SELECT COUNT(*) FROM events WHERE address=?", (foreign_address,)).fetchone()[0] == 0
+    assert indexer.db.execute("SELECT COUNT(*) FROM contracts WHERE address=?", (foreign_address,)).fetchone()[0] == 0
+    # Not filtered after the fact: every request names the suite's addresses and no reply carries a foreign log.
+    assert recorder.get_logs
+    watched = {a for (a,) in indexer.db.execute("SELECT address FROM contracts WHERE kind != 'SettlementToken'")}
+    for params, reply in recorder.get_logs:
+        requested = {a.lower() for a in params[0]["address"]}
+        assert requested and requested <= watched and foreign_address not in requested
+        assert all(entry["address"].lower() in watched for entry in reply["result"])
+    # The share tokens were discovered on-chain (AssetRegistered) and their logs read back in the same chunk:
+    # carol's first subscription to each is indexed.
+    assert len(recorder.get_logs) == 2
+    for asset in world.assets:
+        assert asset.shares.address.lower() in watched
+        assert indexer.db.execute("SELECT COUNT(*) FROM events WHERE address=? AND name='Subscribed'",
+                                  (asset.shares.address.lower(),)).fetchone()[0] == 1
+    (name, args) = indexer.db.execute(
+        "SELECT name, args FROM events WHERE block=? AND address=?", (suite_tx.block_number, shares.address.lower())
+    ).fetchone()
+    assert name == "Transfer" and json.loads(args) == {"from": carol.address, "to": alice.address, "value": str(10**18)}

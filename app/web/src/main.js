@@ -170,6 +170,7 @@ async function renderAsset(assetId) {
     card('Utilisation (last epoch)', last.gpuSeconds ? `${(100 * last.busyGpuSeconds / last.gpuSeconds).toFixed(1)}%` : '—'),
     card('Energy (last epoch)', `${(last.energyWh / 1000).toFixed(2)} kWh`),
     card('GPU-hours per MWh', last.energyWh ? (lastGpuH * 1e6 / last.energyWh).toFixed(0) : '—'),
+    card('Curtailed GPU-hours (last epoch)', curtailedGpuH(last), 'kpi-curtailed', h('div', { class: 'small muted', title: 'GPU time idled on purpose for a grid demand-response request (not a fault)' }, 'grid demand response')),
   ] : [card('Meter', 'no settled epoch yet')];
   const v = a.valuation || { price: '0', target: '0', windowNet: '0', windowEpochs: 0, annualNetPerShare: '0',
     capitalised: '0', decayFactorBps: 0, silentEpochs: 0, suspended: false, retired: false, frozen: false, unvalued: true };
@@ -192,6 +193,7 @@ async function renderAsset(assetId) {
       lines({ title: 'Metered delivery', unit: '%', max: 100, labels, series: [
         { name: 'uptime (healthy GPU-s / capacity)', values: e.map((x) => 100 * x.gpuSeconds / (a.gpuCount * HOUR)) },
         { name: 'utilisation', values: e.map((x) => (x.gpuSeconds ? 100 * x.busyGpuSeconds / x.gpuSeconds : 0)) },
+        { name: 'curtailed for the grid (GPU-s / capacity)', values: e.map((x) => 100 * (x.curtailedGpuSeconds ?? 0) / (a.gpuCount * HOUR)) },
       ] })),
     h('details', { class: 'panel', open: true }, h('summary', {}, 'Valuation breakdown'),
       h('table', { class: 'kv' }, h('tbody', {},
@@ -203,12 +205,19 @@ async function renderAsset(assetId) {
     h('div', { class: 'panels' },
       subscribePanel(a), ...a.lendingMarkets.map((m) => lendingPanel(a, m)), leasePanel(a)),
     h('details', { class: 'panel' }, h('summary', {}, 'Settled epochs (audit trail)'),
-      h('table', { class: 'grid small' }, h('thead', {}, h('tr', {}, ['Epoch', 'Gross', 'Credits', 'Energy', 'Fee', 'Net', 'GPU-h', 'Energy kWh', 'Report'].map((t) => h('th', {}, t)))),
+      h('table', { class: 'grid small' }, h('thead', {}, h('tr', {}, ['Epoch', 'Gross', 'Credits', 'Energy', 'Fee', 'Net', 'GPU-h', 'Curtailed GPU-h', 'Energy kWh', 'Report'].map((t) => h('th', {}, t)))),
         h('tbody', {}, e.slice().reverse().map((x) => h('tr', {},
           h('td', {}, String(x.epoch)), ...[x.gross, x.credits, x.energyCost, x.fee, x.net].map((n) => h('td', { class: 'num' }, units(n, state.token.decimals))),
-          h('td', { class: 'num' }, (x.gpuSeconds / HOUR).toFixed(1)), h('td', { class: 'num' }, (x.energyWh / 1000).toFixed(2)),
+          h('td', { class: 'num' }, (x.gpuSeconds / HOUR).toFixed(1)),
+          h('td', { class: 'num', 'data-testid': `epoch-curtailed-${x.epoch}` }, curtailedGpuH(x)),
+          h('td', { class: 'num' }, (x.energyWh / 1000).toFixed(2)),
           h('td', { class: 'mono small', title: x.reportHash }, x.voided ? 'void' : x.reportHash.slice(0, 10) + '…')))))));
   ready('asset');
+}
+
+/** An epoch's curtailed GPU-hours as shown (one decimal); '—' when the index could not read the report. */
+function curtailedGpuH(x) {
+  return x.curtailedGpuSeconds == null ? '—' : (x.curtailedGpuSeconds / HOUR).toFixed(1);
 }
 
 function kv(k, v) { return h('tr', {}, h('th', {}, k), h('td', {}, v)); }
