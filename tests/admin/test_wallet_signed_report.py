@@ -41,6 +41,7 @@ gpu_model = "NVIDIA L40S"
 region = "us-west / edge-l40s-01"
 shares_name = "Wellhead L40S Edge 01"
 shares_symbol = "WH-L40S-01"
+max_share_supply = 100000
 """
 
 

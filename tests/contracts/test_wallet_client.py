@@ -91,7 +91,7 @@ def test_subscribe_with_permit_reverts_for_an_unverified_investor(world):
     cost = usd(100)
     deadline = chain[-1].timestamp + 3600
     # Mallory's key is Anvil's account 7: brownie signs the typed data through the node instead.
-    with reverts_with(h100.shares, "TransferNotAllowed", "0x" + "00" * 20, mallory):
+    with reverts_with(world.suite.investor_registry, "NotVerified", mallory):
         h100.shares.subscribeWithPermit(shares(1), cost, deadline, 27, "0x" + "00" * 32, "0x" + "00" * 32,
                                         {"from": mallory})
 
