@@ -284,7 +284,9 @@ def meter(story: Story) -> None:
     simulator = {"kind": "simulator", "simulator": {
         "seed": 7,
         "start": GENESIS + (RECORDED_EPOCHS[-1] + 1) * HOUR - 900,
-        "end": GENESIS + (LAST_EPOCH + 1) * HOUR + 60,
+        # Scrapes past the last epoch's end plus the daemon's outage horizon (`outage_after_s`, 900 s by
+        # default): only then may the dark L40S's last epoch be posted as an outage rather than held.
+        "end": GENESIS + (LAST_EPOCH + 1) * HOUR + 900 + 60,
         "power_w": {"1": 700, "2": 350},
         "outages": [{"asset": 2, "start": GENESIS + OUTAGE_FROM_EPOCH * HOUR, "end": GENESIS + (LAST_EPOCH + 2) * HOUR}],
     }}
