@@ -8,7 +8,6 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 import {IAssetRegistry} from "./interfaces/IAssetRegistry.sol";
-import {IAssetShares} from "./interfaces/IAssetShares.sol";
 import {ILeaseMarket} from "./interfaces/ILeaseMarket.sol";
 import {ILeasePositions} from "./interfaces/ILeasePositions.sol";
 import {IMeteringOracle} from "./interfaces/IMeteringOracle.sol";
@@ -19,8 +18,7 @@ import {
     IndexPoint,
     LeaseSettlement,
     LeaseStorage,
-    MarketConfig,
-    SettlementRecord
+    MarketConfig
 } from "./libraries/LeaseSettlement.sol";
 
 /// @title LeaseMarket
@@ -56,8 +54,6 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     uint64 internal immutable _epochLength;
 
     LeaseStorage internal $;
-
-    error OnlySelf(address caller);
 
     /// @param registry The AssetRegistry (its settlement token is this market's money).
     /// @param oracle_ The MeteringOracle whose reports bill the leases.
@@ -243,6 +239,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         if (epoch < market.nextSettleEpoch) revert EpochAlreadySettled(assetId, epoch);
 
         $.addedRevenue[assetId][epoch] += amount;
+        if (epoch >= market.revenueAddedUntil) market.revenueAddedUntil = epoch + 1;
 
         emit RevenueAdded(assetId, epoch, source, amount);
 
@@ -269,13 +266,6 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         $.deferredShareRevenue[assetId] = 0;
         address shares = assetRegistry.sharesOf(assetId);
         if (LeaseSettlement.depositToShares($, assetId, shares, amount)) emit ShareRevenueFlushed(assetId, amount);
-    }
-
-    /// @inheritdoc ILeaseMarket
-    function depositToSharesAsMarket(address shares, uint256 amount) external {
-        if (msg.sender != address(this)) revert OnlySelf(msg.sender);
-        settlementToken.forceApprove(shares, amount);
-        IAssetShares(shares).depositRevenue(amount, LEASE_SOURCE);
     }
 
     /* SETTLEMENT */
@@ -361,24 +351,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     /// @inheritdoc ILeaseMarket
     function settlementOf(uint256 assetId, uint64 epoch) external view returns (EpochSettlement memory) {
         if (!_isSettled(assetId, epoch)) revert EpochNotSettled(assetId, epoch);
-        SettlementRecord storage r = $.settlements[assetId][epoch];
-        return EpochSettlement({
-            reportHash: r.reportHash,
-            gross: r.gross,
-            credits: r.gross - r.energyCost - r.fee - r.net,
-            energyCost: r.energyCost,
-            fee: r.fee,
-            net: r.net,
-            addedRevenue: uint128($.addedRevenue[assetId][epoch]),
-            cumulativeNet: r.cumulativeNet,
-            cumulativeGpuSeconds: r.cumulativeGpuSeconds,
-            cumulativeEnergyWh: r.cumulativeEnergyWh,
-            cumulativeBusyGpuSeconds: r.cumulativeBusyGpuSeconds,
-            leasedGpus: r.leasedGpus,
-            voided: r.voided,
-            deliveredWad: r.deliveredWad,
-            availableWad: r.availableWad
-        });
+        return LeaseSettlement.recordOf($, _config(), assetId, epoch);
     }
 
     /// @inheritdoc ILeaseMarket

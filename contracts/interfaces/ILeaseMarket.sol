@@ -300,10 +300,6 @@ interface ILeaseMarket {
         external
         returns (uint256 settled);
 
-    /// @notice Approves and deposits `amount` of share revenue into `shares`. Callable only by the market
-    /// itself, so that a share token the stablecoin refuses (frozen) is caught and never stalls settlement.
-    function depositToSharesAsMarket(address shares, uint256 amount) external;
-
     /// @notice Retries depositing share revenue that the share token could not take at settlement.
     function flushShareRevenue(uint256 assetId) external;
 

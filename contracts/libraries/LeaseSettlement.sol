@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IAssetRegistry} from "../interfaces/IAssetRegistry.sol";
+import {IAssetShares} from "../interfaces/IAssetShares.sol";
 import {ILeaseMarket} from "../interfaces/ILeaseMarket.sol";
 import {IMeteringOracle} from "../interfaces/IMeteringOracle.sol";
 
-/// @notice An asset's place in the market: enrolled in `firstEpoch`, settled up to `nextSettleEpoch`.
+/// @notice An asset's place in the market: enrolled in `firstEpoch`, settled up to `nextSettleEpoch`. No epoch
+/// from `revenueAddedUntil` on has revenue added by the operator, so settlement reads `addedRevenue` only below it.
 struct AssetMarket {
     bool enrolled;
     uint64 firstEpoch;
     uint64 nextSettleEpoch;
     uint32 offeredGpus;
+    uint64 revenueAddedUntil;
 }
 
 /// @dev Rate and GPU changes that take effect when an epoch is settled: a lease adds at its start and
@@ -56,23 +60,26 @@ struct Split {
     address shares;
 }
 
-/// @notice The stored audit record of one settled epoch, in five slots: `ILeaseMarket.EpochSettlement` less
-/// what is derived when it is read (`credits = gross - energyCost - fee - net`, exactly; `addedRevenue` is kept
-/// per epoch in `LeaseStorage.addedRevenue`, which no longer changes once the epoch is settled).
+/// @notice The stored audit record of one settled epoch, in four slots: `ILeaseMarket.EpochSettlement` less
+/// what is derived exactly when it is read (`LeaseSettlement.recordOf`): `voided` is a zero `reportHash`;
+/// `net` is the rise of `cumulativeNet` over the previous epoch's; `credits = gross - energyCost - fee - net`;
+/// the delivered and available fractions follow from the epoch's GPU-seconds (the rise of
+/// `cumulativeGpuSeconds`), `curtailedGpuSeconds` and `leasedGpus` by the billing formula; `addedRevenue` is
+/// kept per epoch in `LeaseStorage.addedRevenue`, which no longer changes once the epoch is settled.
+/// Widths: amounts are bounded by the token's supply (128 bits); GPU-seconds grow by at most
+/// `AssetRegistry.MAX_GPU_COUNT` (1e6) per second of time, so 56 bits of busy GPU-seconds last 2,283 years;
+/// one epoch's curtailed GPU-seconds are below the oracle's bound of 8.64e10 < 2**40.
 struct SettlementRecord {
     bytes32 reportHash;
     uint128 gross;
     uint128 energyCost;
     uint128 fee;
-    uint128 net;
     uint128 cumulativeNet;
     uint64 cumulativeGpuSeconds;
     uint64 cumulativeEnergyWh;
-    uint64 cumulativeBusyGpuSeconds;
+    uint56 cumulativeBusyGpuSeconds;
     uint32 leasedGpus;
-    bool voided;
-    uint64 deliveredWad;
-    uint64 availableWad;
+    uint40 curtailedGpuSeconds;
 }
 
 /// @notice Everything the LeaseMarket stores, in one struct so that the settlement library can reach it.
@@ -343,7 +350,7 @@ library LeaseSettlement {
     ) internal returns (Split memory split) {
         uint256 charged;
         (split.gross, charged, split.leasedGpus) = _advanceOffers($, config, assetId, epoch, m);
-        split.added = $.addedRevenue[assetId][epoch];
+        if (epoch < $.markets[assetId].revenueAddedUntil) split.added = $.addedRevenue[assetId][epoch];
         split.gross += split.added;
         uint256 revenue = charged + split.added;
         split.credits = split.gross - revenue;
@@ -365,7 +372,7 @@ library LeaseSettlement {
         uint128 cumulativeNet;
         uint64 cumulativeGpuSeconds;
         uint64 cumulativeEnergyWh;
-        uint64 cumulativeBusyGpuSeconds;
+        uint56 cumulativeBusyGpuSeconds;
         if (epoch > $.markets[assetId].firstEpoch) {
             SettlementRecord storage previous = $.settlements[assetId][epoch - 1];
             cumulativeNet = previous.cumulativeNet;
@@ -373,23 +380,58 @@ library LeaseSettlement {
             cumulativeEnergyWh = previous.cumulativeEnergyWh;
             cumulativeBusyGpuSeconds = previous.cumulativeBusyGpuSeconds;
         }
-        // Amounts are bounded by the token's supply and GPU-seconds and Wh by the oracle's 48-bit bounds, so
-        // the 128- and 64-bit fields hold decades of epochs; the fractions are at most WAD < 2**64.
+        // Amounts are bounded by the token's supply, and GPU-seconds, Wh and curtailed GPU-seconds by the
+        // oracle's bounds (see SettlementRecord), so no field truncates.
         $.settlements[assetId][epoch] = SettlementRecord({
             reportHash: m.reportHash,
             gross: uint128(split.gross),
             energyCost: uint128(split.energyCost),
             fee: uint128(split.fee),
-            net: uint128(split.net),
             cumulativeNet: uint128(cumulativeNet + split.net),
             cumulativeGpuSeconds: cumulativeGpuSeconds + m.gpuSeconds,
             cumulativeEnergyWh: cumulativeEnergyWh + m.energyWh,
-            cumulativeBusyGpuSeconds: cumulativeBusyGpuSeconds + uint64(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
+            cumulativeBusyGpuSeconds: cumulativeBusyGpuSeconds
+                + uint56(uint256(m.gpuSeconds) * m.utilizationBps / BPS),
             leasedGpus: split.leasedGpus,
-            voided: m.voided,
-            deliveredWad: uint64(m.deliveredWad),
-            availableWad: uint64(m.availableWad)
+            curtailedGpuSeconds: uint40(m.curtailedGpuSeconds)
         });
+    }
+
+    /// @notice `ILeaseMarket.settlementOf` (the epoch is settled): the stored record with what it derives.
+    function recordOf(LeaseStorage storage $, MarketConfig memory config, uint256 assetId, uint64 epoch)
+        public
+        view
+        returns (ILeaseMarket.EpochSettlement memory s)
+    {
+        SettlementRecord memory r = $.settlements[assetId][epoch];
+        uint256 netBefore;
+        uint256 gpuSecondsBefore;
+        if (epoch > $.markets[assetId].firstEpoch) {
+            SettlementRecord storage previous = $.settlements[assetId][epoch - 1];
+            netBefore = previous.cumulativeNet;
+            gpuSecondsBefore = previous.cumulativeGpuSeconds;
+        }
+        s.reportHash = r.reportHash;
+        s.gross = r.gross;
+        s.energyCost = r.energyCost;
+        s.fee = r.fee;
+        s.net = uint128(r.cumulativeNet - netBefore);
+        s.credits = r.gross - r.energyCost - r.fee - s.net;
+        s.addedRevenue = uint128($.addedRevenue[assetId][epoch]);
+        s.cumulativeNet = r.cumulativeNet;
+        s.cumulativeGpuSeconds = r.cumulativeGpuSeconds;
+        s.cumulativeEnergyWh = r.cumulativeEnergyWh;
+        s.cumulativeBusyGpuSeconds = r.cumulativeBusyGpuSeconds;
+        s.leasedGpus = r.leasedGpus;
+        s.voided = r.reportHash == bytes32(0);
+        // The fractions billed, recomputed exactly as settlement computed them.
+        Measurement memory m;
+        m.voided = s.voided;
+        m.gpuSeconds = uint64(r.cumulativeGpuSeconds - gpuSecondsBefore);
+        m.curtailedGpuSeconds = r.curtailedGpuSeconds;
+        _leasedFractions(m, r.leasedGpus, config.epochLength);
+        s.deliveredWad = uint64(m.deliveredWad);
+        s.availableWad = uint64(m.availableWad);
     }
 
     /// @dev The report the oracle stores for the epoch, or a void measurement once the grace period has passed.
@@ -527,17 +569,42 @@ library LeaseSettlement {
         }
     }
 
+    /// @notice Pays share revenue into the asset's share token; false (and deferred for `flushShareRevenue`)
+    /// when the token or the stablecoin refuses it. The market approves each share token once, for every
+    /// deposit to come (`type(uint256).max`, which OpenZeppelin's ERC-20 never spends down): a share token
+    /// pulls only from the caller of `depositRevenue`, so the allowance is usable by the market's own deposits
+    /// alone, and no per-epoch approval is written. The first deposit, or one after a stablecoin that spends
+    /// allowances down has run it out, finds no allowance, approves and tries again. A share token the
+    /// stablecoin has frozen must never stall settlement: each step may fail without reverting.
     function depositToShares(LeaseStorage storage $, uint256 assetId, address shares, uint256 amount)
         public
         returns (bool)
     {
-        try ILeaseMarket(address(this)).depositToSharesAsMarket(shares, amount) {
+        if (_tryDeposit(shares, amount)) return true;
+        // The share token's settlement token is the market's (both are the registry's).
+        if (_tryApprove(IAssetShares(shares).settlementToken(), shares, type(uint256).max)) {
+            if (_tryDeposit(shares, amount)) return true;
+        }
+        $.deferredShareRevenue[assetId] += amount;
+        emit ILeaseMarket.ShareRevenueDeferred(assetId, amount);
+        return false;
+    }
+
+    function _tryDeposit(address shares, uint256 amount) private returns (bool) {
+        try IAssetShares(shares).depositRevenue(amount, LEASE_SOURCE) {
             return true;
         } catch {
-            $.deferredShareRevenue[assetId] += amount;
-            emit ILeaseMarket.ShareRevenueDeferred(assetId, amount);
             return false;
         }
+    }
+
+    /// @dev `token.approve(spender, amount)` that reports failure instead of reverting, read as SafeERC20
+    /// reads it: no return data from a contract (tokens without a bool) or a returned 1 is success.
+    function _tryApprove(IERC20 token, address spender, uint256 amount) private returns (bool) {
+        (bool ok, bytes memory returned) = address(token).call(abi.encodeCall(IERC20.approve, (spender, amount)));
+        if (!ok) return false;
+        if (returned.length == 0) return address(token).code.length != 0;
+        return returned.length >= 32 && abi.decode(returned, (uint256)) == 1;
     }
 
     function _epochEndOf(MarketConfig memory config, uint64 epoch) internal pure returns (uint256) {

@@ -507,10 +507,32 @@ def test_frozen_share_token_defers_share_revenue_until_flushed(world):
         m.flushShareRevenue(w.a1, {"from": a.keeper})
 
 
-def test_deposit_to_shares_as_market_is_for_the_market_only(world):
+def test_share_token_is_approved_once_and_its_allowance_serves_only_the_markets_deposits(world):
     w, a, m = world, world.actors, world.market
-    with reverts_with(m, "OnlySelf", a.keeper):
-        m.depositToSharesAsMarket(w.h100.shares, 1, {"from": a.keeper})
+    token = w.h100.shares
+    open_lease(w, make_offer(w), 4, 2)
+    assert w.coin.allowance(m, token) == 0
+
+    first = _settle_through(w, w.a1, w.e0 + 1, **H100_FULL)
+    # The first deposit finds no allowance, approves for every deposit to come and is paid in.
+    assert w.coin.allowance(m, token) == 2**256 - 1
+    assert_event(first, "Approval", owner=m.address, spender=token.address, value=2**256 - 1)
+    assert_no_event(first, "ShareRevenueDeferred")
+    assert token.totalDeposited() == usd("6.552")
+
+    second = _settle_through(w, w.a1, w.e0 + 2, **H100_FULL)
+    # No approval is written again; the allowance is not spent down.
+    assert_no_event(second, "Approval")
+    assert token.totalDeposited() == usd("13.104")
+    assert w.coin.allowance(m, token) == 2**256 - 1
+
+    # A share token pulls only from the caller of depositRevenue: a stranger's deposit is the stranger's money.
+    market_before = w.coin.balanceOf(m)
+    w.coin.mint(a.keeper, usd("1"), {"from": a.admin})
+    w.coin.approve(token, usd("1"), {"from": a.keeper})
+    token.depositRevenue(usd("1"), "0x" + b"GIFT".hex().ljust(64, "0"), {"from": a.keeper})
+    assert w.coin.balanceOf(m) == market_before
+    assert w.coin.balanceOf(a.keeper) == 0
 
 
 def test_frozen_operator_cannot_withdraw_but_settlement_goes_on(world):
