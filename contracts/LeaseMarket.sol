@@ -18,7 +18,8 @@ import {
     IndexPoint,
     LeaseSettlement,
     LeaseStorage,
-    MarketConfig
+    MarketConfig,
+    OfferBook
 } from "./libraries/LeaseSettlement.sol";
 
 /// @title LeaseMarket
@@ -78,7 +79,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
 
     /// @inheritdoc ILeaseMarket
     function setOfferActive(uint256 offerId, bool active) external {
-        OfferState storage state = _knownOffer(offerId);
+        OfferBook storage state = _knownOffer(offerId);
         _requireOperator($.terms[offerId].assetId);
         if (state.retired || state.active == active) revert OfferUnchanged(offerId);
 
@@ -319,7 +320,8 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
 
     /// @inheritdoc ILeaseMarket
     function offerState(uint256 offerId) external view returns (OfferState memory) {
-        return _knownOffer(offerId);
+        OfferBook storage book = _knownOffer(offerId);
+        return OfferState(book.rateSum, book.activeGpus, book.active, book.retired, book.chargeIndex, book.creditIndex);
     }
 
     /// @inheritdoc ILeaseMarket
@@ -429,7 +431,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         view
         returns (uint128 price, uint64 start)
     {
-        OfferState storage state = _knownOffer(offerId);
+        OfferBook storage state = _knownOffer(offerId);
         if (!state.active) revert OfferNotActive(offerId);
         OfferTerms storage terms = $.terms[offerId];
         uint256 assetId = terms.assetId;
@@ -490,7 +492,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     /// at `next`, or the snapshot taken at a lease boundary.
     function _indexBefore(uint256 offerId, uint64 epoch, uint64 next) internal view returns (IndexPoint memory) {
         if (epoch >= next) {
-            OfferState storage state = $.offerStates[offerId];
+            OfferBook storage state = $.offerStates[offerId];
             return IndexPoint(state.chargeIndex, state.creditIndex);
         }
         return $.indexAt[offerId][epoch];
@@ -544,7 +546,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         if (status != IAssetRegistry.AssetStatus.Active) revert AssetNotActive(assetId, status);
     }
 
-    function _knownOffer(uint256 offerId) internal view returns (OfferState storage state) {
+    function _knownOffer(uint256 offerId) internal view returns (OfferBook storage state) {
         if (offerId == 0 || offerId > $.offerCount) revert UnknownOffer(offerId);
         return $.offerStates[offerId];
     }

@@ -82,6 +82,22 @@ struct SettlementRecord {
     uint40 curtailedGpuSeconds;
 }
 
+/// @notice An offer's running state (`ILeaseMarket.OfferState`) with, in its first slot beside the running rate,
+/// a copy of the terms settlement reads every epoch (they never change after `createOffer`), so that an epoch's
+/// settlement reads no slot of the offer's terms unless its price is dynamic.
+struct OfferBook {
+    uint128 rateSum;
+    uint32 activeGpus;
+    bool active;
+    bool retired;
+    uint16 slaUptimeBps;
+    uint16 slaCreditBps;
+    ILeaseMarket.LeaseClass leaseClass;
+    bool dynamicPricing;
+    uint128 chargeIndex;
+    uint128 creditIndex;
+}
+
 /// @notice Everything the LeaseMarket stores, in one struct so that the settlement library can reach it.
 struct LeaseStorage {
     uint256 offerCount;
@@ -89,7 +105,7 @@ struct LeaseStorage {
     mapping(uint256 assetId => AssetMarket) markets;
     mapping(uint256 assetId => uint256[]) assetOffers;
     mapping(uint256 offerId => ILeaseMarket.OfferTerms) terms;
-    mapping(uint256 offerId => ILeaseMarket.OfferState) offerStates;
+    mapping(uint256 offerId => OfferBook) offerStates;
     mapping(uint256 offerId => mapping(uint64 epoch => Delta)) deltas;
     mapping(uint256 offerId => mapping(uint64 epoch => IndexPoint)) indexAt;
     mapping(uint256 leaseId => ILeaseMarket.Lease) leases;
@@ -150,7 +166,12 @@ library LeaseSettlement {
         market.offeredGpus += terms.gpus;
         offerId = ++$.offerCount;
         $.terms[offerId] = terms;
-        $.offerStates[offerId].active = true;
+        OfferBook storage book = $.offerStates[offerId];
+        book.active = true;
+        book.slaUptimeBps = terms.slaUptimeBps;
+        book.slaCreditBps = terms.slaCreditBps;
+        book.leaseClass = terms.leaseClass;
+        book.dynamicPricing = terms.pricing.enabled;
         $.assetOffers[assetId].push(offerId);
 
         emit ILeaseMarket.OfferCreated(offerId, assetId, terms.gpus, terms.pricePerGpuHour, terms.leaseClass);
@@ -160,7 +181,7 @@ library LeaseSettlement {
     /// left to settle.
     function retireOffer(LeaseStorage storage $, uint256 offerId, uint64 currentEpoch) public {
         uint256 assetId = $.terms[offerId].assetId;
-        ILeaseMarket.OfferState storage state = $.offerStates[offerId];
+        OfferBook storage state = $.offerStates[offerId];
         if (state.retired) revert ILeaseMarket.OfferUnchanged(offerId);
         // Retiring drops the offer from settlement, so every lease of it must be settled to its end: nothing
         // leased in the last settled epoch, and no lease starting or ending in an epoch not yet settled
@@ -190,7 +211,7 @@ library LeaseSettlement {
         view
         returns (bool pending, uint256 gpus)
     {
-        ILeaseMarket.OfferState storage state = $.offerStates[offerId];
+        OfferBook storage state = $.offerStates[offerId];
         if (state.activeGpus != 0 || state.rateSum != 0) return (true, state.activeGpus);
         uint64 last = currentEpoch + 1;
         for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= last; ++e) {
@@ -521,7 +542,7 @@ library LeaseSettlement {
         uint64 epoch,
         Measurement memory m
     ) internal returns (uint256 gross, uint256 charged) {
-        ILeaseMarket.OfferState memory state = $.offerStates[offerId];
+        OfferBook memory state = $.offerStates[offerId];
         Delta memory delta = $.deltas[offerId][epoch];
         if (delta.boundary) {
             $.indexAt[offerId][epoch] = IndexPoint(state.chargeIndex, state.creditIndex);
@@ -530,10 +551,9 @@ library LeaseSettlement {
             state.activeGpus = uint32(int32(state.activeGpus) + delta.gpus);
             delete $.deltas[offerId][epoch];
         }
-        ILeaseMarket.OfferTerms storage terms = $.terms[offerId];
         if (state.rateSum != 0 && !m.voided) {
-            uint256 slaMetric = terms.leaseClass == ILeaseMarket.LeaseClass.Firm ? m.deliveredWad : m.availableWad;
-            uint256 creditBps = slaMetric * BPS < uint256(terms.slaUptimeBps) * WAD ? terms.slaCreditBps : 0;
+            uint256 slaMetric = state.leaseClass == ILeaseMarket.LeaseClass.Firm ? m.deliveredWad : m.availableWad;
+            uint256 creditBps = slaMetric * BPS < uint256(state.slaUptimeBps) * WAD ? state.slaCreditBps : 0;
             uint256 chargeWad = m.deliveredWad * (BPS - creditBps) / BPS;
             state.chargeIndex += uint128(chargeWad);
             state.creditIndex += uint128(m.deliveredWad - chargeWad);
@@ -542,7 +562,7 @@ library LeaseSettlement {
             charged = epochRate * chargeWad / (SECONDS_PER_HOUR * WAD);
         }
         $.offerStates[offerId] = state;
-        if (terms.pricing.enabled && !m.voided) _repriceOffer(offerId, epoch, terms, m.utilizationBps);
+        if (state.dynamicPricing && !m.voided) _repriceOffer(offerId, epoch, $.terms[offerId], m.utilizationBps);
         return (gross, charged);
     }
 
