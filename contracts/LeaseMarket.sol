@@ -32,7 +32,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     uint256 public constant MAX_OFFERS_PER_ASSET = LeaseSettlement.MAX_OFFERS_PER_ASSET;
     /// @notice New leases need the asset's settlement to be at most this many epochs behind: it bounds the
     /// capacity check's walk and keeps capacity off the market while its meter is silent.
-    uint64 public constant MAX_SETTLEMENT_LAG = 48;
+    uint64 public constant MAX_SETTLEMENT_LAG = LeaseSettlement.MAX_SETTLEMENT_LAG;
     /// @inheritdoc ILeaseMarket
     uint128 public constant MAX_PRICE_PER_GPU_HOUR = LeaseSettlement.MAX_PRICE_PER_GPU_HOUR;
     bytes32 public constant LEASE_SOURCE = LeaseSettlement.LEASE_SOURCE;
@@ -127,45 +127,9 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
 
     /// @inheritdoc ILeaseMarket
     function extendLease(uint256 leaseId, uint32 extraEpochs) external nonReentrant {
-        Lease storage lease = _knownLease(leaseId);
+        _knownLease(leaseId);
         _requireLessee(leaseId);
-        if (lease.status != LeaseStatus.Active) revert LeaseNotActive(leaseId, lease.status);
-        uint64 oldEnd = lease.endEpoch;
-        if (oldEnd <= currentEpoch()) revert LeaseEnded(leaseId, oldEnd);
-        uint256 offerId = lease.offerId;
-        OfferTerms storage terms = $.terms[offerId];
-        if (!$.offerStates[offerId].active) revert OfferNotActive(offerId);
-        (IAssetRegistry.AssetStatus status,,) = assetRegistry.meteringProfile(terms.assetId);
-        _requireActive(terms.assetId, status);
-        uint256 newTerm = uint256(oldEnd - lease.startEpoch) + extraEpochs;
-        if (extraEpochs == 0 || newTerm > terms.maxTermEpochs) {
-            revert TermOutOfRange(offerId, newTerm, terms.minTermEpochs, terms.maxTermEpochs);
-        }
-
-        // Every lease active after the current epoch started by the next one and is active there, so usage at
-        // the next epoch bounds all later usage. A lease still running at the next epoch is part of that
-        // usage already; one ending there is not, and its GPUs may have been leased from then on: check it
-        // like a new lease.
-        uint64 next = currentEpoch() + 1;
-        if (oldEnd == next) {
-            uint64 settleFrom = $.markets[terms.assetId].nextSettleEpoch;
-            if (next > settleFrom + MAX_SETTLEMENT_LAG + 1) {
-                revert SettlementLagging(terms.assetId, settleFrom, next - 1);
-            }
-            uint256 leased = _leasedAt(offerId, terms.assetId, next);
-            if (leased + lease.gpus > terms.gpus) {
-                revert InsufficientCapacity(offerId, lease.gpus, terms.gpus - leased);
-            }
-        }
-        uint64 newEnd = uint64(oldEnd + extraEpochs);
-        uint256 newEscrow = _escrowFor(lease.gpus, lease.pricePerGpuHour, newTerm);
-        uint256 added = newEscrow - lease.escrow;
-        lease.escrow = uint128(newEscrow);
-        lease.endEpoch = newEnd;
-        _moveEnd(offerId, _rateOf(lease), lease.gpus, oldEnd, newEnd);
-
-        emit LeaseExtended(leaseId, newEnd, added);
-
+        uint256 added = LeaseSettlement.extendLease($, _config(), leaseId, extraEpochs);
         settlementToken.safeTransferFrom(msg.sender, address(this), added);
     }
 
@@ -498,24 +462,12 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         return $.indexAt[offerId][epoch];
     }
 
-    /// @dev GPUs of an offer leased at `epoch` (>= the asset's next settle epoch): the settled count plus the
-    /// changes scheduled up to that epoch. Walks at most MAX_SETTLEMENT_LAG + 2 epochs for new leases.
     function _leasedAt(uint256 offerId, uint256 assetId, uint64 epoch) internal view returns (uint256) {
-        int256 leased = int256(uint256($.offerStates[offerId].activeGpus));
-        for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= epoch; ++e) {
-            leased += $.deltas[offerId][e].gpus;
-        }
-        return uint256(leased);
+        return LeaseSettlement.leasedAt($, offerId, assetId, epoch);
     }
 
     function _moveEnd(uint256 offerId, uint256 rate, uint32 gpus, uint64 oldEnd, uint64 newEnd) internal {
-        Delta storage oldDelta = $.deltas[offerId][oldEnd];
-        oldDelta.rate += int128(uint128(rate));
-        oldDelta.gpus += int32(gpus);
-        Delta storage newDelta = $.deltas[offerId][newEnd];
-        newDelta.rate -= int128(uint128(rate));
-        newDelta.gpus -= int32(gpus);
-        newDelta.boundary = true;
+        LeaseSettlement.moveEnd($, offerId, rate, gpus, oldEnd, newEnd);
     }
 
     function _rateOf(Lease storage lease) internal view returns (uint256) {
@@ -523,7 +475,7 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
     }
 
     function _escrowFor(uint256 gpus, uint256 pricePerGpuHour, uint256 epochs) internal view returns (uint256) {
-        return Math.mulDiv(gpus * pricePerGpuHour, epochs * _epochLength, SECONDS_PER_HOUR, Math.Rounding.Ceil);
+        return LeaseSettlement.escrowFor(_epochLength, gpus, pricePerGpuHour, epochs);
     }
 
     /* INTERNAL: SETTLEMENT */

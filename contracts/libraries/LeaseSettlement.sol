@@ -135,6 +135,7 @@ library LeaseSettlement {
     bytes32 internal constant LEASE_SOURCE = "LEASE";
     uint256 internal constant MAX_OFFERS_PER_ASSET = 8;
     uint128 internal constant MAX_PRICE_PER_GPU_HOUR = type(uint96).max;
+    uint64 internal constant MAX_SETTLEMENT_LAG = 48;
 
     function settleable(MarketConfig memory config, uint256 assetId, uint64 epoch) public view returns (bool) {
         if (config.oracle.hasReport(assetId, epoch)) return true;
@@ -262,6 +263,98 @@ library LeaseSettlement {
                 pricing.maxPricePerGpuHour
             );
         }
+    }
+
+    /* LEASES */
+
+    /// @notice `ILeaseMarket.extendLease` (the lease is known and the caller its lessee): checks and records the
+    /// extension and returns the escrow it adds, which the market pulls last.
+    function extendLease(LeaseStorage storage $, MarketConfig memory config, uint256 leaseId, uint32 extraEpochs)
+        public
+        returns (uint256 added)
+    {
+        ILeaseMarket.Lease storage lease = $.leases[leaseId];
+        if (lease.status != ILeaseMarket.LeaseStatus.Active) revert ILeaseMarket.LeaseNotActive(leaseId, lease.status);
+        uint64 oldEnd = lease.endEpoch;
+        uint64 current = uint64((block.timestamp - config.genesis) / config.epochLength);
+        if (oldEnd <= current) revert ILeaseMarket.LeaseEnded(leaseId, oldEnd);
+        uint256 offerId = lease.offerId;
+        ILeaseMarket.OfferTerms storage terms = $.terms[offerId];
+        if (!$.offerStates[offerId].active) revert ILeaseMarket.OfferNotActive(offerId);
+        uint256 assetId = terms.assetId;
+        (IAssetRegistry.AssetStatus status,,) = config.registry.meteringProfile(assetId);
+        if (status != IAssetRegistry.AssetStatus.Active) revert ILeaseMarket.AssetNotActive(assetId, status);
+        uint256 newTerm = uint256(oldEnd - lease.startEpoch) + extraEpochs;
+        if (extraEpochs == 0 || newTerm > terms.maxTermEpochs) {
+            revert ILeaseMarket.TermOutOfRange(offerId, newTerm, terms.minTermEpochs, terms.maxTermEpochs);
+        }
+
+        // Every lease active after the current epoch started by the next one and is active there, so usage at
+        // the next epoch bounds all later usage. A lease still running at the next epoch is part of that
+        // usage already; one ending there is not, and its GPUs may have been leased from then on: check it
+        // like a new lease.
+        if (oldEnd == current + 1) _checkCapacityAt($, offerId, assetId, oldEnd, lease.gpus, terms.gpus);
+        uint64 newEnd = uint64(oldEnd + extraEpochs);
+        uint256 newEscrow = escrowFor(config.epochLength, lease.gpus, lease.pricePerGpuHour, newTerm);
+        added = newEscrow - lease.escrow;
+        lease.escrow = uint128(newEscrow);
+        lease.endEpoch = newEnd;
+        moveEnd($, offerId, uint256(lease.gpus) * lease.pricePerGpuHour, lease.gpus, oldEnd, newEnd);
+
+        emit ILeaseMarket.LeaseExtended(leaseId, newEnd, added);
+    }
+
+    /// @dev Room at `epoch` (the next) for `gpus` more of the offer's `offerGpus`, like a new lease's check.
+    function _checkCapacityAt(
+        LeaseStorage storage $,
+        uint256 offerId,
+        uint256 assetId,
+        uint64 epoch,
+        uint32 gpus,
+        uint32 offerGpus
+    ) private view {
+        uint64 settleFrom = $.markets[assetId].nextSettleEpoch;
+        if (epoch > settleFrom + MAX_SETTLEMENT_LAG + 1) {
+            revert ILeaseMarket.SettlementLagging(assetId, settleFrom, epoch - 1);
+        }
+        uint256 leased = leasedAt($, offerId, assetId, epoch);
+        if (leased + gpus > offerGpus) revert ILeaseMarket.InsufficientCapacity(offerId, gpus, offerGpus - leased);
+    }
+
+    /// @dev GPUs of an offer leased at `epoch` (>= the asset's next settle epoch): the settled count plus the
+    /// changes scheduled up to that epoch. Walks at most MAX_SETTLEMENT_LAG + 2 epochs for new leases.
+    function leasedAt(LeaseStorage storage $, uint256 offerId, uint256 assetId, uint64 epoch)
+        internal
+        view
+        returns (uint256)
+    {
+        int256 leased = int256(uint256($.offerStates[offerId].activeGpus));
+        for (uint64 e = $.markets[assetId].nextSettleEpoch; e <= epoch; ++e) {
+            leased += $.deltas[offerId][e].gpus;
+        }
+        return uint256(leased);
+    }
+
+    /// @dev Moves a lease's end from `oldEnd` to `newEnd`: its rate and GPUs stop at the new boundary instead.
+    function moveEnd(LeaseStorage storage $, uint256 offerId, uint256 rate, uint32 gpus, uint64 oldEnd, uint64 newEnd)
+        internal
+    {
+        Delta storage oldDelta = $.deltas[offerId][oldEnd];
+        oldDelta.rate += int128(uint128(rate));
+        oldDelta.gpus += int32(gpus);
+        Delta storage newDelta = $.deltas[offerId][newEnd];
+        newDelta.rate -= int128(uint128(rate));
+        newDelta.gpus -= int32(gpus);
+        newDelta.boundary = true;
+    }
+
+    /// @dev Escrow for `gpus` at a price over `epochs`, rounded up: ceil(gpus x price x epochs x L / 3,600).
+    function escrowFor(uint256 epochLength, uint256 gpus, uint256 pricePerGpuHour, uint256 epochs)
+        internal
+        pure
+        returns (uint256)
+    {
+        return Math.mulDiv(gpus * pricePerGpuHour, epochs * epochLength, SECONDS_PER_HOUR, Math.Rounding.Ceil);
     }
 
     /* SETTLEMENT */
