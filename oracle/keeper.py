@@ -47,7 +47,7 @@ from oracle.eip712 import MerkleTree
 from oracle.errors import ConfigError, MerkleError, SubmissionError, WellheadError
 from oracle.models import Report
 from oracle.publication import DirectorySource, EpochPublication, HttpSource, PublicationSource
-from oracle.roots import build_epoch_tree
+from oracle.roots import EpochTree, build_epoch_tree
 from oracle.signer import LocalKeySigner, Signer
 
 __all__ = ["Cursor", "KeepResult", "Keeper", "KeepSettings", "LeafRun", "plan_runs", "register_keep"]
@@ -95,31 +95,36 @@ class LeafRun:
     epoch: int
     first: int
     reports: tuple[Report, ...]
-    due: int
-    """How many of the reports settle (the others are settled already and skipped on chain)."""
+    due_at: frozenset[int]
+    """The leaf indexes in the run that settle (the others are settled already and skipped on chain)."""
     tree: MerkleTree = field(repr=False, compare=False)
+
+    @property
+    def due(self) -> int:
+        """How many of the run's reports settle."""
+        return len(self.due_at)
 
     def proof(self) -> list[bytes]:
         """The run's range proof (what ``settleRange`` takes)."""
         return self.tree.range_proof(self.first, len(self.reports))
 
-    def batches(self, size: int, due_at: frozenset[int]) -> list[LeafRun]:
-        """The run cut into runs of at most ``size`` leaves; ``due_at`` holds the leaf indexes that settle.
-        Settled leaves at a cut are dropped, so that every batch starts and ends with a leaf that settles."""
+    def batches(self, size: int) -> list[LeafRun]:
+        """The run cut into runs of at most ``size`` leaves. Settled leaves at a cut are dropped, so that every
+        batch starts and ends with a leaf that settles."""
         cut: list[LeafRun] = []
         start = self.first
         end = self.first + len(self.reports)
         while start < end:
-            while start < end and start not in due_at:
+            while start < end and start not in self.due_at:
                 start += 1
             if start == end:
                 break
             stop = min(start + size, end)
-            while stop - 1 not in due_at:
+            while stop - 1 not in self.due_at:
                 stop -= 1
             reports = self.reports[start - self.first : stop - self.first]
-            due = sum(1 for i in range(start, stop) if i in due_at)
-            cut.append(LeafRun(self.epoch, start, reports, due, self.tree))
+            due_at = frozenset(i for i in self.due_at if start <= i < stop)
+            cut.append(LeafRun(self.epoch, start, reports, due_at, self.tree))
             start = stop
         return cut
 
@@ -139,9 +144,9 @@ class KeepResult:
 
 def plan_runs(
     publications: Sequence[EpochPublication], cursors: dict[int, Cursor], max_gap_leaves: int = 4
-) -> tuple[list[tuple[LeafRun, frozenset[int]]], dict[int, int]]:
-    """The runs to settle, in epoch order, each with the leaf indexes in it that settle, and the assets waiting
-    for a publication (see the module docstring for what starts, extends and ends a run).
+) -> tuple[list[LeafRun], dict[int, int]]:
+    """The runs to settle, in epoch order, and the assets waiting for a publication (see the module docstring
+    for what starts, extends and ends a run).
 
     For each enrolled asset the settled epochs run from its next epoch to settle, contiguously, through the
     publications; an asset with a gap (an epoch not published, e.g. one to be settled void) stops there.
@@ -149,27 +154,27 @@ def plan_runs(
     by_epoch = sorted(publications, key=lambda p: p.epoch)
     expected = {asset: cursor.next_settle_epoch for asset, cursor in cursors.items() if cursor.enrolled}
     stored_below = {asset: cursor.next_report_epoch for asset, cursor in cursors.items()}
-    runs: list[tuple[LeafRun, frozenset[int]]] = []
+    runs: list[LeafRun] = []
     for publication in by_epoch:
         epoch = publication.epoch
-        tree = build_epoch_tree(publication.reports).tree
+        tree = build_epoch_tree(publication.reports)  # the committed leaf order (ascending assetId)
         due_at: list[int] = []
         gap = 0
-        for index, report in enumerate(publication.reports):
+        for index, report in enumerate(tree.reports):
             asset = report.asset_id
             settle_next = expected.get(asset)
             if settle_next is None or settle_next < epoch or stored_below.get(asset, 0) > epoch:
                 # Would revert: not enrolled or listed, an earlier epoch open, or a stored report.
-                _close_run(runs, publication, tree, due_at)
+                _close_run(runs, tree, due_at)
             elif settle_next == epoch:
                 if gap > max_gap_leaves:
-                    _close_run(runs, publication, tree, due_at)
+                    _close_run(runs, tree, due_at)
                 due_at.append(index)
                 expected[asset] = epoch + 1
                 gap = 0
             else:
                 gap += 1  # settled already: skipped on chain
-        _close_run(runs, publication, tree, due_at)
+        _close_run(runs, tree, due_at)
     last = by_epoch[-1].epoch if by_epoch else -1
     # Waiting for a publication; an asset held by a stored report (settled with `settle`) is not missing one.
     waiting = {
@@ -178,14 +183,11 @@ def plan_runs(
     return runs, waiting
 
 
-def _close_run(
-    runs: list[tuple[LeafRun, frozenset[int]]], publication: EpochPublication, tree: MerkleTree, due_at: list[int]
-) -> None:
+def _close_run(runs: list[LeafRun], tree: EpochTree, due_at: list[int]) -> None:
     """Appends the run from the first to the last of ``due_at`` (if any) to ``runs``, and empties ``due_at``."""
     if due_at:
         first, last = due_at[0], due_at[-1]
-        run = LeafRun(publication.epoch, first, publication.reports[first : last + 1], len(due_at), tree)
-        runs.append((run, frozenset(due_at)))
+        runs.append(LeafRun(tree.epoch, first, tree.reports[first : last + 1], frozenset(due_at), tree.tree))
     due_at.clear()
 
 
@@ -252,13 +254,13 @@ class Keeper:
             return result
         asset_ids = sorted({r.asset_id for p in publications for r in p.reports})
         runs, result.waiting = plan_runs(publications, self.cursors(asset_ids), self.settings.max_gap_leaves)
-        result.planned = sum(run.due for run, _ in runs)
+        result.planned = sum(run.due for run in runs)
         for asset_id, epoch in result.waiting.items():
             logger.warning("asset %d waits at epoch %d, which is not published", asset_id, epoch)
         if not runs:
             return result
-        batch_size, per_leaf = self._batch_size(runs[0][0])
-        batches = [batch for run, due_at in runs for batch in run.batches(batch_size, due_at)]
+        batch_size, per_leaf = self._batch_size(runs[0])
+        batches = [batch for run in runs for batch in run.batches(batch_size)]
         logger.info("settling %d reports in %d runs, %d batches of up to %d leaves (about %d gas a leaf)",
                     result.planned, len(runs), len(batches), batch_size, per_leaf)
         self._send_all(batches, per_leaf, result)
@@ -280,7 +282,7 @@ class Keeper:
         """(leaves per batch, gas per leaf) from one estimate of the first run's first ``probe_size`` leaves
         (the transaction's and the proof's fixed cost spread over them), with 100% headroom for leaves that
         cost more than those (a lease boundary, a share deposit)."""
-        probe = LeafRun(run.epoch, run.first, run.reports[: self.settings.probe_size], 0, run.tree)
+        probe = LeafRun(run.epoch, run.first, run.reports[: self.settings.probe_size], frozenset(), run.tree)
         gas = self._estimate(self._calldata(probe))
         per_leaf = math.ceil(gas * 2 / len(probe.reports))
         return max(1, (self.settings.gas_cap - 50_000) // per_leaf), per_leaf

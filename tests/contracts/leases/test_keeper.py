@@ -99,7 +99,7 @@ def test_keeper_settles_runs_across_assets_around_a_settled_leaf(world, tmp_path
 
 def _runs(publications, cursors, max_gap_leaves=4):
     runs, waiting = plan_runs(publications, cursors, max_gap_leaves)
-    return [(run.epoch, run.first, [r.asset_id for r in run.reports], sorted(due)) for run, due in runs], waiting
+    return [(run.epoch, run.first, [r.asset_id for r in run.reports], sorted(run.due_at)) for run in runs], waiting
 
 
 def test_plan_runs_follow_each_assets_cursor_and_split_where_settle_range_would_revert(tmp_path):
@@ -126,10 +126,10 @@ def test_leaf_run_batches_start_and_end_on_leaves_that_settle():
     tree = build_epoch_tree([report(a, 6, **L40S_FULL) for a in range(1, 9)])
     publication = EpochPublication.from_tree(tree)
     runs, _ = plan_runs([publication], {a: Cursor(7 if a in (2, 5, 6) else 6, True) for a in range(1, 9)})
-    ((run, due),) = runs
-    assert (run.first, len(run.reports), sorted(due)) == (0, 8, [0, 2, 3, 6, 7])
+    (run,) = runs
+    assert (run.first, len(run.reports), sorted(run.due_at), run.due) == (0, 8, [0, 2, 3, 6, 7], 5)
 
-    batches = run.batches(3, due)
+    batches = run.batches(3)
 
     assert [(b.first, [r.asset_id for r in b.reports], b.due) for b in batches] == [
         (0, [1, 2, 3], 2),  # the settled asset 2 inside
