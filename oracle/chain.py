@@ -95,7 +95,8 @@ COMMIT_ROOT = _Fn.from_abi("MeteringOracle", "commitRoot")
 PROVE_REPORTS = _Fn.from_abi("MeteringOracle", "proveReports")
 """``MeteringOracle.proveReports``: reports proven against their epoch's committed root (anyone may call)."""
 SETTLE_MANY = _Fn.from_abi("LeaseMarket", "settleMany")
-"""``LeaseMarket.settleMany``: reports proven against their epochs' roots, settled across assets (the keeper)."""
+"""``LeaseMarket.settleMany``: reports proven against their epochs' roots, one full proof each, settled across
+assets (the keeper sends :data:`SETTLE_RANGE` instead)."""
 SETTLE_RANGE = _Fn.from_abi("LeaseMarket", "settleRange")
 """``LeaseMarket.settleRange(reports, firstLeaf, proof)``: a contiguous run of one epoch's leaves with one range
 proof (:meth:`oracle.eip712.MerkleTree.range_proof`), settled across assets (the keeper)."""
