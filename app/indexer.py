@@ -14,8 +14,8 @@ Snapshots (assets, offers, lending markets, settled epochs) are read from the ch
 them, so the API answers from SQLite alone: the markets page costs the browser no JSON-RPC call. A settled
 epoch's meter figures that the settlement record does not keep (curtailment) come from the report itself:
 `MeteringOracle.getReport` when it was stored (`submit`, `proveReports`), else the calldata of the settling
-transaction (`settleWithProof`, `settleMany`: root-only posting), matched by the EIP-712 struct hash that
-`EpochSettled` carries.
+transaction (`settleWithProof`, `settleMany`, `settleRange`: root-only posting), matched by the EIP-712 struct
+hash that `EpochSettled` carries.
 """
 
 from __future__ import annotations
@@ -411,7 +411,7 @@ class Indexer:
                                transactions: dict[str, Any]) -> int | None:
         """The settled report's `curtailedGpuSeconds`: from the oracle's storage when the report stored there
         is the one settled (its hash is the record's `reportHash`), else from the settling transaction's
-        calldata (`settleWithProof` / `settleMany`); None when neither holds it (a settlement made through
+        calldata (`settleWithProof` / `settleMany` / `settleRange`); None when neither holds it (a settlement made through
         another contract, whose calldata is not the market's)."""
         try:
             (stored, _posted_at) = self._c["MeteringOracle"].functions.getReport(asset_id, epoch).call()
@@ -432,7 +432,7 @@ class Indexer:
             params, function = {}, None
         if function is not None and function.fn_name == "settleWithProof":
             candidates = [params["report"]]
-        elif function is not None and function.fn_name == "settleMany":
+        elif function is not None and function.fn_name in ("settleMany", "settleRange"):
             candidates = list(params["reports"])
         else:  # settle / settleThrough use the stored report, matched above
             candidates = []

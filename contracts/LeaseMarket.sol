@@ -259,6 +259,15 @@ contract LeaseMarket is ILeaseMarket, ReentrancyGuard {
         return LeaseSettlement.settleMany($, _config(), reports, proofs);
     }
 
+    /// @inheritdoc ILeaseMarket
+    function settleRange(IMeteringOracle.Report[] calldata reports, uint256 firstLeaf, bytes32[] calldata proof)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        return LeaseSettlement.settleRange($, _config(), reports, firstLeaf, proof);
+    }
+
     /* VIEWS */
 
     /// @inheritdoc ILeaseMarket

@@ -6,6 +6,7 @@ import {
 } from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
@@ -216,15 +217,42 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
     function verifyReport(Report calldata report, bytes32[] calldata proof) external view returns (bytes32 reportHash) {
         Config memory config = _config;
         reportHash = _verifyProof(report, proof, config.configVersion);
-        uint256 assetId = report.assetId;
-        uint64 epoch = report.epoch;
-        (uint256 maxGpuSeconds, uint256 maxEnergyWh) = _boundsOf(assetId, config.energyMarginBps);
-        AssetCursor memory cursor = _cursors[assetId];
-        if (!cursor.started) revert ReportingNotStarted(assetId);
-        // Epochs below the cursor were stored by `submit`/`proveReports` (the stored report governs) or came
-        // before reporting started. The market's own cursor keeps the rest contiguous.
-        if (epoch < cursor.nextEpoch) revert EpochAlreadyReported(assetId, epoch);
-        _checkedWord(report, assetId, epoch, maxGpuSeconds, maxEnergyWh);
+        _checkUnstored(report, report.epoch, config.energyMarginBps);
+    }
+
+    /// @inheritdoc IMeteringOracle
+    function verifyReportRange(Report[] calldata reports, uint256 firstLeaf, bytes32[] calldata proof)
+        external
+        view
+        returns (bytes32[] memory reportHashes)
+    {
+        uint256 count = reports.length;
+        if (count == 0) revert EmptyBatch();
+        Config memory config = _config;
+        uint64 epoch = reports[0].epoch;
+        RootInfo memory record = _roots[epoch];
+        if (record.root == bytes32(0)) revert RootNotCommitted(epoch);
+        if (_isVoid(record, config.configVersion)) revert RootVoid(epoch, record.configVersion, config.configVersion);
+        uint256 leafCount = record.reportCount;
+        if (firstLeaf >= leafCount || count > leafCount - firstLeaf) {
+            revert RangeOutOfBounds(epoch, firstLeaf, count, record.reportCount);
+        }
+
+        reportHashes = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            uint64 given = reports[i].epoch;
+            if (given != epoch) revert MixedEpochs(i, given, epoch);
+            reportHashes[i] = _hashReport(reports[i]);
+        }
+        uint256 expected = _rangeProofLength(firstLeaf, count, leafCount);
+        if (proof.length != expected) revert RangeProofLength(epoch, proof.length, expected);
+        if (_rangeRoot(reportHashes, firstLeaf, leafCount, proof) != record.root) {
+            revert InvalidRangeProof(epoch, firstLeaf, count);
+        }
+
+        for (uint256 i; i < count; ++i) {
+            _checkUnstored(reports[i], epoch, config.energyMarginBps);
+        }
     }
 
     /* VIEWS */
@@ -464,6 +492,20 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         _cursors[currentAsset].nextEpoch = next;
     }
 
+    /// @dev A proven report's checks for use without storing it (`verifyReport`, `verifyReportRange`): the asset
+    /// exists and is active, its reporting started, nothing is stored for `epoch` or later, the values are
+    /// within the bounds.
+    function _checkUnstored(Report calldata report, uint64 epoch, uint16 marginBps) internal view {
+        uint256 assetId = report.assetId;
+        (uint256 maxGpuSeconds, uint256 maxEnergyWh) = _boundsOf(assetId, marginBps);
+        AssetCursor memory cursor = _cursors[assetId];
+        if (!cursor.started) revert ReportingNotStarted(assetId);
+        // Epochs below the cursor were stored by `submit`/`proveReports` (the stored report governs) or came
+        // before reporting started. The market's own cursor keeps the rest contiguous.
+        if (epoch < cursor.nextEpoch) revert EpochAlreadyReported(assetId, epoch);
+        _checkedWord(report, assetId, epoch, maxGpuSeconds, maxEnergyWh);
+    }
+
     /// @dev The asset must exist and be active; returns its physical bounds for one epoch.
     function _boundsOf(uint256 assetId, uint16 marginBps)
         internal
@@ -490,6 +532,65 @@ contract MeteringOracle is IMeteringOracle, EIP712, AccessControlDefaultAdminRul
         if (_isVoid(record, currentVersion)) revert RootVoid(epoch, record.configVersion, currentVersion);
         leaf = _hashReport(report);
         if (!MerkleProof.verifyCalldata(proof, record.root, leaf)) revert InvalidProof(report.assetId, epoch);
+    }
+
+    /// @dev How many hashes the range proof of leaves [first, first + count) of a `size`-leaf tree holds: per
+    /// layer, one left sibling when the run starts at an odd position and one right sibling when it ends at an
+    /// even position that is not the layer's last (see `IMeteringOracle.verifyReportRange`).
+    function _rangeProofLength(uint256 first, uint256 count, uint256 size) internal pure returns (uint256 length) {
+        uint256 last = first + count - 1;
+        // `first <= last < size <= type(uint32).max` and `length` is at most 2 per layer (64 layers at most):
+        // nothing here can overflow.
+        unchecked {
+            while (size > 1) {
+                if (first & 1 == 1) ++length;
+                if (last & 1 == 0 && last + 1 < size) ++length;
+                first >>= 1;
+                last >>= 1;
+                size = (size + 1) >> 1;
+            }
+        }
+    }
+
+    /// @dev The root a range proof gives for the run of `leaves` starting at position `first` of a `size`-leaf
+    /// tree; `proof` has the length `_rangeProofLength` gives. Each layer's run is computed in a scratch copy,
+    /// overwriting it from the front (node j of the next layer is written after nodes >= j were read).
+    function _rangeRoot(bytes32[] memory leaves, uint256 first, uint256 size, bytes32[] calldata proof)
+        internal
+        pure
+        returns (bytes32)
+    {
+        uint256 count = leaves.length;
+        bytes32[] memory nodes = new bytes32[](count);
+        for (uint256 i; i < count; ++i) {
+            nodes[i] = leaves[i];
+        }
+        uint256 used;
+        // Positions and counts are below `size <= type(uint32).max`, `used` below the proof's length: no
+        // arithmetic here can overflow.
+        unchecked {
+            while (size > 1) {
+                uint256 i;
+                uint256 out;
+                if (first & 1 == 1) {
+                    nodes[0] = Hashes.commutativeKeccak256(proof[used++], nodes[0]);
+                    i = 1;
+                    out = 1;
+                }
+                for (; i + 1 < count; i += 2) {
+                    nodes[out++] = Hashes.commutativeKeccak256(nodes[i], nodes[i + 1]);
+                }
+                if (i < count) {
+                    // The run's last node, at an even position: paired with the right sibling, or promoted
+                    // when it is the layer's last node.
+                    nodes[out++] = first + i + 1 < size ? Hashes.commutativeKeccak256(nodes[i], proof[used++]) : nodes[i];
+                }
+                count = out;
+                first >>= 1;
+                size = (size + 1) >> 1;
+            }
+        }
+        return nodes[0];
     }
 
     /// @dev Voided by the admin, or committed under a signer set that has since been rotated out.

@@ -43,6 +43,7 @@ __all__ = [
     "LENS_CURSORS_OF",
     "PROVE_REPORTS",
     "SETTLE_MANY",
+    "SETTLE_RANGE",
     "SUBMIT",
     "BlockView",
     "ChainClient",
@@ -94,7 +95,11 @@ COMMIT_ROOT = _Fn.from_abi("MeteringOracle", "commitRoot")
 PROVE_REPORTS = _Fn.from_abi("MeteringOracle", "proveReports")
 """``MeteringOracle.proveReports``: reports proven against their epoch's committed root (anyone may call)."""
 SETTLE_MANY = _Fn.from_abi("LeaseMarket", "settleMany")
-"""``LeaseMarket.settleMany``: reports proven against their epochs' roots, settled across assets (the keeper)."""
+"""``LeaseMarket.settleMany``: reports proven against their epochs' roots, one full proof each, settled across
+assets (the keeper sends :data:`SETTLE_RANGE` instead)."""
+SETTLE_RANGE = _Fn.from_abi("LeaseMarket", "settleRange")
+"""``LeaseMarket.settleRange(reports, firstLeaf, proof)``: a contiguous run of one epoch's leaves with one range
+proof (:meth:`oracle.eip712.MerkleTree.range_proof`), settled across assets (the keeper)."""
 LENS_CURSORS_OF = _Fn.from_abi("LeaseMarketLens", "cursorsOf")
 """``LeaseMarketLens.cursorsOf``: each asset's next report and settle epoch, in one call (the keeper)."""
 

@@ -49,6 +49,8 @@ __all__ = [
     "batch_typed_data",
     "build_merkle_tree",
     "build_report_tree",
+    "range_proof_length",
+    "range_root",
     "report_struct_hash",
     "report_typed_data",
     "root_digest",
@@ -283,6 +285,31 @@ class MerkleTree:
         """Every leaf's proof, in leaf order."""
         return [self.proof(i) for i in range(len(self.leaves))]
 
+    def range_proof(self, first: int, count: int) -> list[bytes]:
+        """The range proof of the leaves ``[first, first + count)`` (what ``verifyReportRange`` takes).
+
+        Walking the layers from the leaves up, with the run at positions ``[lo, hi]`` of a layer (then
+        ``[lo // 2, hi // 2]`` of the next), each layer gives, in this order: its left sibling (node ``lo - 1``)
+        when ``lo`` is odd, and its right sibling (node ``hi + 1``) when ``hi`` is even and not the layer's last
+        node (that one is promoted). At most two hashes per layer for the whole run; none for the whole tree.
+
+        Raises:
+            MerkleError: ``count`` is below 1 or the run is not within the leaves.
+        """
+        size = len(self.leaves)
+        if count < 1 or first < 0 or first + count > size:
+            raise MerkleError(f"leaf range [{first}, {first + count}) is not a non-empty range within 0..{size}")
+        lo, hi = first, first + count - 1
+        proof: list[bytes] = []
+        for layer in self.layers[:-1]:
+            if lo % 2 == 1:
+                proof.append(layer[lo - 1])
+            if hi % 2 == 0 and hi + 1 < len(layer):
+                proof.append(layer[hi + 1])
+            lo //= 2
+            hi //= 2
+        return proof
+
 
 def build_merkle_tree(leaves: Sequence[bytes]) -> MerkleTree:
     """Build the tree over 32-byte ``leaves`` (in this order).
@@ -318,6 +345,52 @@ def build_report_tree(reports: Sequence[Report]) -> MerkleTree:
         MerkleError: no reports, or two identical reports.
     """
     return build_merkle_tree([report_struct_hash(report) for report in reports])
+
+
+def range_proof_length(first: int, count: int, size: int) -> int:
+    """How many hashes the range proof of leaves ``[first, first + count)`` of a ``size``-leaf tree holds.
+
+    Raises:
+        MerkleError: the run is empty or not within ``size`` leaves.
+    """
+    if count < 1 or first < 0 or first + count > size:
+        raise MerkleError(f"leaf range [{first}, {first + count}) is not a non-empty range within 0..{size}")
+    lo, hi, length = first, first + count - 1, 0
+    while size > 1:
+        length += lo % 2 == 1
+        length += hi % 2 == 0 and hi + 1 < size
+        lo, hi, size = lo // 2, hi // 2, (size + 1) // 2
+    return length
+
+
+def range_root(leaves: Sequence[bytes], first: int, size: int, proof: Sequence[bytes]) -> bytes:
+    """The root that a range proof gives for ``leaves`` at positions ``[first, first + len(leaves))`` of a
+    ``size``-leaf tree: the verifier's side of :meth:`MerkleTree.range_proof`, step for step as
+    ``MeteringOracle.verifyReportRange`` computes it (compare the result with the committed root).
+
+    Raises:
+        MerkleError: the run is not within the tree, or ``proof`` is not exactly as long as the run needs.
+    """
+    expected = range_proof_length(first, len(leaves), size)
+    if len(proof) != expected:
+        raise MerkleError(f"a range proof of leaves [{first}, {first + len(leaves)}) of {size} holds {expected} "
+                          f"hashes, not {len(proof)}")
+    nodes = list(leaves)
+    siblings = iter(proof)
+    lo = first
+    while size > 1:
+        parents: list[bytes] = []
+        i = 0
+        if lo % 2 == 1:
+            parents.append(_hash_pair(next(siblings), nodes[0]))
+            i = 1
+        while i + 1 < len(nodes):
+            parents.append(_hash_pair(nodes[i], nodes[i + 1]))
+            i += 2
+        if i < len(nodes):
+            parents.append(_hash_pair(nodes[i], next(siblings)) if lo + i + 1 < size else nodes[i])
+        nodes, lo, size = parents, lo // 2, (size + 1) // 2
+    return nodes[0]
 
 
 def _hash_pair(a: bytes, b: bytes) -> bytes:

@@ -1,18 +1,24 @@
-"""The settlement keeper: every published epoch of every asset settled with its proof, in batches under a gas
+"""The settlement keeper: every published epoch of every asset settled with range proofs, in batches under a gas
 cap, idempotently (``python -m oracle keep``).
 
 A run (:meth:`Keeper.run_once`):
 
 1. **read** the published epochs (:mod:`oracle.publication`, a directory or a daemon's HTTP server), each
    verified against its own root before use;
-2. **cursors**: every listed asset's next epoch to settle, from ``LeaseMarketLens.cursorsOf`` in chunks of
-   ``cursor_chunk`` assets per ``eth_call`` (O(1) calls per run, not one per asset);
-3. **plan**: for each enrolled asset, its published reports from its next epoch on, contiguous, in epoch
-   order; the whole plan is ordered by epoch, so an asset's later epoch is never in an earlier batch;
-4. **send** ``LeaseMarket.settleMany`` batches sized from one gas estimate to fit under ``gas_cap``, with
-   consecutive nonces and at most ``max_in_flight`` transactions unconfirmed at once.
+2. **cursors**: every listed asset's next epoch to settle (and the oracle's next epoch to report), from
+   ``LeaseMarketLens.cursorsOf`` in chunks of ``cursor_chunk`` assets per ``eth_call`` (O(1) calls per run);
+3. **plan** (:func:`plan_runs`): per epoch, in epoch order, the contiguous runs of leaves whose asset's next
+   epoch to settle is that epoch. A leaf already settled (its asset's cursor is past the epoch) may sit inside
+   a run, since ``settleRange`` skips it, as long as at most ``max_gap_leaves`` of them stand in a row; a leaf
+   that would make ``settleRange`` revert ends the run: an asset not enrolled or not listed, one with an
+   earlier epoch still open (not published yet, or to be settled void), or one whose report the oracle stores
+   (``submit``/``proveReports``: settled with ``settle`` instead, never with a proof);
+4. **send** ``LeaseMarket.settleRange(reports, firstLeaf, proof)`` per run, runs cut into batches of leaves
+   sized from one gas estimate to fit under ``gas_cap``, each batch with its own range proof (at most two
+   hashes per tree layer, :meth:`oracle.eip712.MerkleTree.range_proof`), with consecutive nonces and at most
+   ``max_in_flight`` transactions unconfirmed at once; an epoch's batches go before the next epoch's.
 
-Idempotence: ``settleMany`` skips an (asset, epoch) already settled, and every run plans from the chain's
+Idempotence: ``settleRange`` skips an (asset, epoch) already settled, and every run plans from the chain's
 cursors, so a run after a crash, a second keeper, or a repeated run settles nothing twice. A batch that
 fails on chain (another keeper got there first and a gap opened, out of gas) is logged; the next run plans
 again from the cursors.
@@ -36,13 +42,15 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from oracle.abi import abi_of, find_entry, signature
-from oracle.chain import LENS_CURSORS_OF, SETTLE_MANY, decode_error, sign_transaction
+from oracle.chain import LENS_CURSORS_OF, SETTLE_RANGE, decode_error, sign_transaction
+from oracle.eip712 import MerkleTree
 from oracle.errors import ConfigError, MerkleError, SubmissionError, WellheadError
 from oracle.models import Report
 from oracle.publication import DirectorySource, EpochPublication, HttpSource, PublicationSource
+from oracle.roots import EpochTree, build_epoch_tree
 from oracle.signer import LocalKeySigner, Signer
 
-__all__ = ["KeepResult", "Keeper", "KeepSettings", "plan_settlements", "register_keep"]
+__all__ = ["Cursor", "KeepResult", "Keeper", "KeepSettings", "LeafRun", "plan_runs", "register_keep"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +69,64 @@ class KeepSettings(BaseModel):
     max_in_flight: int = Field(default=16, ge=1, le=256)
     cursor_chunk: int = Field(default=2_000, ge=1, le=20_000)
     probe_size: int = Field(default=8, ge=1, le=256)
+    max_gap_leaves: int = Field(
+        default=4, ge=0, le=1_000,
+        description="settled leaves kept inside a run; a longer gap splits it (a skipped leaf still costs its "
+                    "calldata and the oracle's checks, about 10k gas; a new run costs a transaction and a proof)",
+    )
     receipt_timeout_s: float = Field(default=120.0, gt=0)
     max_fee_per_gas: int | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """An asset's settlement cursor (from the lens)."""
+    """An asset's cursors (from the lens): the market's next epoch to settle, and the oracle's next epoch to
+    report (epochs below it have a stored report, which governs: they settle with ``settle``, not a proof)."""
 
     next_settle_epoch: int
     enrolled: bool
+    next_report_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class LeafRun:
+    """Leaves ``[first, first + len(reports))`` of one epoch's tree, settled by one ``settleRange``."""
+
+    epoch: int
+    first: int
+    reports: tuple[Report, ...]
+    due_at: frozenset[int]
+    """The leaf indexes in the run that settle (the others are settled already and skipped on chain)."""
+    tree: MerkleTree = field(repr=False, compare=False)
+
+    @property
+    def due(self) -> int:
+        """How many of the run's reports settle."""
+        return len(self.due_at)
+
+    def proof(self) -> list[bytes]:
+        """The run's range proof (what ``settleRange`` takes)."""
+        return self.tree.range_proof(self.first, len(self.reports))
+
+    def batches(self, size: int) -> list[LeafRun]:
+        """The run cut into runs of at most ``size`` leaves. Settled leaves at a cut are dropped, so that every
+        batch starts and ends with a leaf that settles."""
+        cut: list[LeafRun] = []
+        start = self.first
+        end = self.first + len(self.reports)
+        while start < end:
+            while start < end and start not in self.due_at:
+                start += 1
+            if start == end:
+                break
+            stop = min(start + size, end)
+            while stop - 1 not in self.due_at:
+                stop -= 1
+            reports = self.reports[start - self.first : stop - self.first]
+            due_at = frozenset(i for i in self.due_at if start <= i < stop)
+            cut.append(LeafRun(self.epoch, start, reports, due_at, self.tree))
+            start = stop
+        return cut
 
 
 @dataclass
@@ -86,25 +142,53 @@ class KeepResult:
     """Enrolled assets whose next epoch has no publication: asset id -> that epoch."""
 
 
-def plan_settlements(
-    publications: Sequence[EpochPublication], cursors: dict[int, Cursor]
-) -> tuple[list[tuple[Report, list[bytes]]], dict[int, int]]:
-    """The (report, proof) pairs to settle, ordered by epoch, and the assets waiting for a publication.
+def plan_runs(
+    publications: Sequence[EpochPublication], cursors: dict[int, Cursor], max_gap_leaves: int = 4
+) -> tuple[list[LeafRun], dict[int, int]]:
+    """The runs to settle, in epoch order, and the assets waiting for a publication (see the module docstring
+    for what starts, extends and ends a run).
 
-    For each enrolled asset the reports run from its next epoch to settle, contiguously, through the
+    For each enrolled asset the settled epochs run from its next epoch to settle, contiguously, through the
     publications; an asset with a gap (an epoch not published, e.g. one to be settled void) stops there.
     """
     by_epoch = sorted(publications, key=lambda p: p.epoch)
     expected = {asset: cursor.next_settle_epoch for asset, cursor in cursors.items() if cursor.enrolled}
-    plan: list[tuple[Report, list[bytes]]] = []
+    stored_below = {asset: cursor.next_report_epoch for asset, cursor in cursors.items()}
+    runs: list[LeafRun] = []
     for publication in by_epoch:
-        for index, report in enumerate(publication.reports):
-            if expected.get(report.asset_id) == report.epoch:
-                plan.append((report, publication.proof_bytes(index)))
-                expected[report.asset_id] = report.epoch + 1
+        epoch = publication.epoch
+        tree = build_epoch_tree(publication.reports)  # the committed leaf order (ascending assetId)
+        due_at: list[int] = []
+        gap = 0
+        for index, report in enumerate(tree.reports):
+            asset = report.asset_id
+            settle_next = expected.get(asset)
+            if settle_next is None or settle_next < epoch or stored_below.get(asset, 0) > epoch:
+                # Would revert: not enrolled or listed, an earlier epoch open, or a stored report.
+                _close_run(runs, tree, due_at)
+            elif settle_next == epoch:
+                if gap > max_gap_leaves:
+                    _close_run(runs, tree, due_at)
+                due_at.append(index)
+                expected[asset] = epoch + 1
+                gap = 0
+            else:
+                gap += 1  # settled already: skipped on chain
+        _close_run(runs, tree, due_at)
     last = by_epoch[-1].epoch if by_epoch else -1
-    waiting = {asset: epoch for asset, epoch in expected.items() if epoch <= last}
-    return plan, waiting
+    # Waiting for a publication; an asset held by a stored report (settled with `settle`) is not missing one.
+    waiting = {
+        asset: epoch for asset, epoch in expected.items() if epoch <= last and stored_below.get(asset, 0) <= epoch
+    }
+    return runs, waiting
+
+
+def _close_run(runs: list[LeafRun], tree: EpochTree, due_at: list[int]) -> None:
+    """Appends the run from the first to the last of ``due_at`` (if any) to ``runs``, and empties ``due_at``."""
+    if due_at:
+        first, last = due_at[0], due_at[-1]
+        runs.append(LeafRun(tree.epoch, first, tree.reports[first : last + 1], frozenset(due_at), tree.tree))
+    due_at.clear()
 
 
 class Keeper:
@@ -156,8 +240,8 @@ class Keeper:
             ids = list(asset_ids[start : start + chunk])
             raw = bytes(self.w3.eth.call({"to": self.lens, "data": LENS_CURSORS_OF.encode(ids)}))
             (rows,) = LENS_CURSORS_OF.decode(raw)
-            for asset_id, (_, _, next_settle, enrolled) in zip(ids, rows, strict=True):
-                result[asset_id] = Cursor(int(next_settle), bool(enrolled))
+            for asset_id, (next_report, _, next_settle, enrolled) in zip(ids, rows, strict=True):
+                result[asset_id] = Cursor(int(next_settle), bool(enrolled), int(next_report))
         return result
 
     # --- one run ------------------------------------------------------------------------------------
@@ -169,23 +253,22 @@ class Keeper:
         if not publications:
             return result
         asset_ids = sorted({r.asset_id for p in publications for r in p.reports})
-        plan, result.waiting = plan_settlements(publications, self.cursors(asset_ids))
-        result.planned = len(plan)
+        runs, result.waiting = plan_runs(publications, self.cursors(asset_ids), self.settings.max_gap_leaves)
+        result.planned = sum(run.due for run in runs)
         for asset_id, epoch in result.waiting.items():
             logger.warning("asset %d waits at epoch %d, which is not published", asset_id, epoch)
-        if not plan:
+        if not runs:
             return result
-        batch_size, per_item = self._batch_size(plan)
-        batches = [plan[i : i + batch_size] for i in range(0, len(plan), batch_size)]
-        logger.info("settling %d reports in %d batches of up to %d (about %d gas each)", len(plan),
-                    len(batches), batch_size, per_item)
-        self._send_all(batches, per_item, result)
+        batch_size, per_leaf = self._batch_size(runs[0])
+        batches = [batch for run in runs for batch in run.batches(batch_size)]
+        logger.info("settling %d reports in %d runs, %d batches of up to %d leaves (about %d gas a leaf)",
+                    result.planned, len(runs), len(batches), batch_size, per_leaf)
+        self._send_all(batches, per_leaf, result)
         return result
 
-    def _calldata(self, batch: Sequence[tuple[Report, list[bytes]]]) -> bytes:
-        reports = [r.as_abi_tuple() for r, _ in batch]
-        proofs = [proof for _, proof in batch]
-        return SETTLE_MANY.encode(reports, proofs)
+    @staticmethod
+    def _calldata(run: LeafRun) -> bytes:
+        return SETTLE_RANGE.encode([r.as_abi_tuple() for r in run.reports], run.first, run.proof())
 
     def _estimate(self, data: bytes) -> int:
         try:
@@ -193,17 +276,18 @@ class Keeper:
         except Web3Exception as exc:
             decoded = decode_error(getattr(exc, "data", None))
             name, args = decoded if decoded else (None, ())
-            raise SubmissionError(f"settleMany would revert: {exc}", name, args) from None
+            raise SubmissionError(f"settleRange would revert: {exc}", name, args) from None
 
-    def _batch_size(self, plan: Sequence[tuple[Report, list[bytes]]]) -> tuple[int, int]:
-        """(reports per batch, gas per report) from one estimate of the plan's first ``probe_size`` reports,
-        with 100% headroom for reports that cost more than those (a lease boundary, a share deposit)."""
-        probe = list(plan[: self.settings.probe_size])
+    def _batch_size(self, run: LeafRun) -> tuple[int, int]:
+        """(leaves per batch, gas per leaf) from one estimate of the first run's first ``probe_size`` leaves
+        (the transaction's and the proof's fixed cost spread over them), with 100% headroom for leaves that
+        cost more than those (a lease boundary, a share deposit)."""
+        probe = LeafRun(run.epoch, run.first, run.reports[: self.settings.probe_size], frozenset(), run.tree)
         gas = self._estimate(self._calldata(probe))
-        per_item = math.ceil(gas * 2 / len(probe))
-        return max(1, min(len(plan), (self.settings.gas_cap - 50_000) // per_item)), per_item
+        per_leaf = math.ceil(gas * 2 / len(probe.reports))
+        return max(1, (self.settings.gas_cap - 50_000) // per_leaf), per_leaf
 
-    def _send_all(self, batches: list[list[tuple[Report, list[bytes]]]], per_item: int, result: KeepResult) -> None:
+    def _send_all(self, batches: list[LeafRun], per_leaf: int, result: KeepResult) -> None:
         nonce = self.w3.eth.get_transaction_count(self.sender.address, "pending")
         in_flight: list[tuple[str, int]] = []
         for batch in batches:
@@ -212,11 +296,11 @@ class Keeper:
             while len(in_flight) >= self.settings.max_in_flight:
                 self._confirm(in_flight.pop(0), result)
             # Batches are sized under the cap from the estimate; the limit is the cap itself (only gas used is
-            # paid), since an epoch where leases start or end costs more than the probed one. A single report
+            # paid), since an epoch where leases start or end costs more than the probed one. A single leaf
             # over the cap cannot be split and is sent with what it needs.
-            gas = max(self.settings.gas_cap, per_item + 50_000)
+            gas = max(self.settings.gas_cap, per_leaf + 50_000)
             tx_hash = self._send(self._calldata(batch), gas, nonce)
-            in_flight.append((tx_hash, len(batch)))
+            in_flight.append((tx_hash, batch.due))
             result.transactions += 1
             nonce += 1
         while in_flight:
@@ -254,12 +338,12 @@ class Keeper:
                 pass
             if time.monotonic() > deadline or self.stop.wait(0.2):
                 result.failed.append(f"{tx_hash}: no receipt")
-                logger.error("settleMany %s: no receipt after %.0fs", tx_hash, self.settings.receipt_timeout_s)
+                logger.error("settleRange %s: no receipt after %.0fs", tx_hash, self.settings.receipt_timeout_s)
                 return
         result.gas_used += int(receipt["gasUsed"])
         if int(receipt["status"]) != 1:
             result.failed.append(f"{tx_hash}: reverted")
-            logger.error("settleMany %s of %d reports reverted; the next run plans again", tx_hash, size)
+            logger.error("settleRange %s of %d reports reverted; the next run plans again", tx_hash, size)
             return
         settled = sum(1 for log in receipt["logs"] if log["topics"] and bytes(log["topics"][0]) == _EPOCH_SETTLED)
         result.settled += settled
@@ -282,7 +366,7 @@ def register_keep(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     """``python -m oracle keep``: settle every published epoch with proofs."""
     parser = subparsers.add_parser(
         "keep",
-        help="settle every published epoch with proofs (LeaseMarket.settleMany), in batches under a gas cap",
+        help="settle every published epoch with range proofs (LeaseMarket.settleRange), in batches under a gas cap",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

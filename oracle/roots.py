@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
 
-from oracle.eip712 import MerkleTree, build_report_tree, report_struct_hash
+from oracle.eip712 import MerkleTree, build_report_tree, range_root, report_struct_hash
 from oracle.errors import MerkleError, OutboxError
 from oracle.models import Report
 
-__all__ = ["EpochTree", "build_epoch_tree", "leaf_order", "leaves_digest", "rebuild_tree", "verify_proof"]
+__all__ = [
+    "EpochTree",
+    "build_epoch_tree",
+    "leaf_order",
+    "leaves_digest",
+    "rebuild_tree",
+    "verify_proof",
+    "verify_range_proof",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,14 @@ class EpochTree:
     def keys(self) -> list[tuple[int, int]]:
         """(assetId, epoch) of each leaf, in leaf order."""
         return [(r.asset_id, r.epoch) for r in self.reports]
+
+    def range_proof(self, first: int, count: int) -> list[bytes]:
+        """The range proof of leaves ``[first, first + count)`` (what ``settleRange`` takes for them).
+
+        Raises:
+            MerkleError: the run is empty or not within the leaves.
+        """
+        return self.tree.range_proof(first, count)
 
     def proof(self, asset_id: int, epoch: int) -> list[bytes]:
         """The proof of one report (what ``proveReports`` takes for it).
@@ -111,6 +127,18 @@ def verify_proof(proof: Sequence[bytes], root: bytes, report: Report) -> bool:
     for sibling in proof:
         node = keccak(node + sibling) if node < sibling else keccak(sibling + node)
     return node == root
+
+
+def verify_range_proof(
+    proof: Sequence[bytes], root: bytes, reports: Sequence[Report], first: int, report_count: int
+) -> bool:
+    """``MeteringOracle.verifyReportRange``'s proof check: ``reports`` are the leaves ``[first, first +
+    len(reports))`` of ``root``'s ``report_count``-leaf tree (false also for an empty run, one not within the
+    tree, or a proof of the wrong length)."""
+    try:
+        return range_root([report_struct_hash(r) for r in reports], first, report_count, proof) == root
+    except MerkleError:
+        return False
 
 
 def leaves_digest(reports: Sequence[Report]) -> str:

@@ -300,6 +300,18 @@ interface ILeaseMarket {
         external
         returns (uint256 settled);
 
+    /// @notice `settleMany` for a contiguous run of one epoch's leaves, for keepers: the run is proven with one
+    /// range proof (`IMeteringOracle.verifyReportRange`: at most two hashes per tree layer for the whole run)
+    /// in one oracle call, then each report settles as in `settleWithProof`. A report whose epoch its asset has
+    /// settled already is skipped (a run may hold such gaps, and a batch can be replayed); one whose asset has
+    /// an earlier epoch still open reverts `EpochNotSettleable`. Returns how many it settled.
+    /// @param reports The leaves [firstLeaf, firstLeaf + reports.length) of one epoch's tree, in leaf order.
+    /// @param firstLeaf The first report's leaf index.
+    /// @param proof The range proof (its layout in `IMeteringOracle.verifyReportRange`).
+    function settleRange(IMeteringOracle.Report[] calldata reports, uint256 firstLeaf, bytes32[] calldata proof)
+        external
+        returns (uint256 settled);
+
     /// @notice Retries depositing share revenue that the share token could not take at settlement.
     function flushShareRevenue(uint256 assetId) external;
 

@@ -18,7 +18,8 @@ import {IAssetRegistry} from "./IAssetRegistry.sol";
 /// Ways to post: `submit` stores a signed batch (many assets, or several epochs of one asset, one set of
 /// signatures for all); at fleet scale `commitRoot` stores one signed Merkle root of an epoch's reports, and
 /// each report is proven where it is used: the LeaseMarket's `settleWithProof`/`settleMany` check it with
-/// `verifyReport` (nothing stored here), or anyone stores it with `proveReports`.
+/// `verifyReport`, its `settleRange` a contiguous run of an epoch's leaves with `verifyReportRange` (nothing
+/// stored here), or anyone stores it with `proveReports`.
 ///
 /// Root voiding: a root records the signer-set version it was committed under. A rotation (`setSigners`,
 /// which bumps the version) voids every root of an older version for every report not yet used (stored by
@@ -133,6 +134,12 @@ interface IMeteringOracle {
     error RootVoid(uint64 epoch, uint64 rootConfigVersion, uint64 currentConfigVersion);
     error RootAlreadyVoided(uint64 epoch);
 
+    // range proofs
+    error MixedEpochs(uint256 index, uint64 epoch, uint64 expected);
+    error RangeOutOfBounds(uint64 epoch, uint256 firstLeaf, uint256 count, uint32 reportCount);
+    error RangeProofLength(uint64 epoch, uint256 given, uint256 expected);
+    error InvalidRangeProof(uint64 epoch, uint256 firstLeaf, uint256 count);
+
     /* ROLES */
 
     /// @notice Changes the signer set and the energy margin, starts an asset's reporting, voids roots.
@@ -188,6 +195,36 @@ interface IMeteringOracle {
     /// the values are within the physical bounds.
     /// @return reportHash The report's EIP-712 struct hash (the leaf).
     function verifyReport(Report calldata report, bytes32[] calldata proof) external view returns (bytes32 reportHash);
+
+    /// @notice `verifyReport` for a contiguous run of one epoch's leaves with one range proof (keepers settle
+    /// runs of assets: at most two hashes per tree layer for the whole run instead of a full proof per report).
+    ///
+    /// The tree is the one `commitRoot` signs: leaves in the committed order, each layer's nodes paired left to
+    /// right with OpenZeppelin's commutative keccak256 (sorted pair), an odd last node promoted unchanged to the
+    /// next layer; the layer sizes follow from the root's `reportCount` (n, ceil(n/2), ..., 1).
+    ///
+    /// Proof layout: walking the layers from the leaves up, with the run at positions [lo, hi] of a layer of
+    /// size s (starting at [firstLeaf, firstLeaf + reports.length - 1] and moving to [lo / 2, hi / 2]), the
+    /// layer consumes, in this order:
+    ///   1. the left sibling, node lo - 1, when lo is odd;
+    ///   2. the right sibling, node hi + 1, when hi is even and hi + 1 < s (when hi = s - 1 is even, that
+    ///      node is promoted and takes nothing).
+    /// Nothing more: the proof must have exactly the length this walk consumes (`RangeProofLength`), and it
+    /// must end at the committed root (`InvalidRangeProof`). A run that covers a whole tree takes an empty proof.
+    ///
+    /// Checks, in this order: `reports` is not empty (`EmptyBatch`); the epoch's root (that of `reports[0]`)
+    /// is committed and live (`RootNotCommitted`, `RootVoid`); the run lies within `reportCount`
+    /// (`RangeOutOfBounds`); every report is of that epoch (`MixedEpochs`); the proof's length and the proof;
+    /// then per report, as `verifyReport`: the asset exists and is active, its reporting started, no report
+    /// of it is stored for this epoch or later, and the values are within the physical bounds.
+    /// @param reports The leaves [firstLeaf, firstLeaf + reports.length), in leaf order.
+    /// @param firstLeaf The first report's leaf index in the epoch's tree.
+    /// @param proof The boundary siblings, in the order above.
+    /// @return reportHashes Each report's EIP-712 struct hash (its leaf), in the order of `reports`.
+    function verifyReportRange(Report[] calldata reports, uint256 firstLeaf, bytes32[] calldata proof)
+        external
+        view
+        returns (bytes32[] memory reportHashes);
 
     /* VIEWS */
 

@@ -420,6 +420,28 @@ library LeaseSettlement {
         }
     }
 
+    /// @notice `ILeaseMarket.settleRange`: a contiguous run of one epoch's leaves, proven with one range proof
+    /// in one oracle call; already settled ones are skipped.
+    function settleRange(
+        LeaseStorage storage $,
+        MarketConfig memory config,
+        IMeteringOracle.Report[] calldata reports,
+        uint256 firstLeaf,
+        bytes32[] calldata proof
+    ) public returns (uint256 settled) {
+        bytes32[] memory reportHashes = config.oracle.verifyReportRange(reports, firstLeaf, proof);
+        for (uint256 i; i < reports.length; ++i) {
+            IMeteringOracle.Report calldata report = reports[i];
+            if (_isNextToSettle($, report)) {
+                _settle($, config, report.assetId, report.epoch, _measureVerified(report, reportHashes[i]));
+                // At most `reports.length` iterations: cannot overflow.
+                unchecked {
+                    ++settled;
+                }
+            }
+        }
+    }
+
     /// @dev Settles a proven report if its epoch is its asset's next; false if that epoch is settled already.
     function _settleProven(
         LeaseStorage storage $,
@@ -427,13 +449,23 @@ library LeaseSettlement {
         IMeteringOracle.Report calldata report,
         bytes32[] calldata proof
     ) internal returns (bool) {
+        if (!_isNextToSettle($, report)) return false;
+        _settle($, config, report.assetId, report.epoch, _measureProven(config, report, proof));
+        return true;
+    }
+
+    /// @dev True if the report's epoch is its asset's next to settle, false if it is settled already; reverts
+    /// `EpochNotSettleable` if it lies ahead (an earlier epoch is still open).
+    function _isNextToSettle(LeaseStorage storage $, IMeteringOracle.Report calldata report)
+        internal
+        view
+        returns (bool)
+    {
         uint256 assetId = report.assetId;
         uint64 epoch = report.epoch;
         uint64 next = _nextSettleEpoch($, assetId);
-        if (epoch < next) return false;
         if (epoch > next) revert ILeaseMarket.EpochNotSettleable(assetId, epoch, next);
-        _settle($, config, assetId, epoch, _measureProven(config, report, proof));
-        return true;
+        return epoch == next;
     }
 
     /// @dev Settles `epoch` (the asset's next) with its measurement: advance the offers, split, record, pay.
@@ -575,7 +607,16 @@ library LeaseSettlement {
         IMeteringOracle.Report calldata report,
         bytes32[] calldata proof
     ) internal view returns (Measurement memory m) {
-        m.reportHash = config.oracle.verifyReport(report, proof);
+        return _measureVerified(report, config.oracle.verifyReport(report, proof));
+    }
+
+    /// @dev The measurement of a report the oracle has verified (`verifyReport`, `verifyReportRange`).
+    function _measureVerified(IMeteringOracle.Report calldata report, bytes32 reportHash)
+        internal
+        pure
+        returns (Measurement memory m)
+    {
+        m.reportHash = reportHash;
         m.utilizationBps = report.utilizationBps;
         m.gpuSeconds = report.gpuSeconds;
         m.curtailedGpuSeconds = report.curtailedGpuSeconds;

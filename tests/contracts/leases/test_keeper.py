@@ -1,7 +1,8 @@
 """The settlement keeper (`python -m oracle keep`, oracle/keeper.py) against a real Anvil and the real
 contracts: it reads each epoch's published leaves and proofs, reads every asset's cursor through the lens in
-one call, and settles with `settleMany` in batches under a gas cap with several transactions in flight; a
-second run settles nothing twice; a publication that does not verify is never sent."""
+one call, and settles contiguous runs of each epoch's leaves with `settleRange` (one range proof per batch) in
+batches under a gas cap with several transactions in flight; a second run settles nothing twice; a publication
+that does not verify is never sent."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 from eth_utils import keccak
 from pydantic import SecretStr
 
-from oracle.keeper import Cursor, Keeper, KeepSettings, plan_settlements
+from oracle.keeper import Cursor, Keeper, KeepSettings, plan_runs
 from oracle.publication import DirectorySource, EpochPublication, publication_path, write_publication
 from oracle.roots import build_epoch_tree
 from oracle.signer import LocalKeySigner
@@ -78,13 +79,62 @@ def test_keeper_skips_a_publication_that_does_not_verify_and_waits_there(world, 
     assert m.nextSettleEpoch(w.a1) == w.e0
 
 
-def test_plan_follows_each_assets_cursor_contiguously_in_epoch_order(tmp_path):
-    trees = [build_epoch_tree([report(a, e, **L40S_FULL) for a in (1, 2, 3)]) for e in (5, 6, 7)]
+def test_keeper_settles_runs_across_assets_around_a_settled_leaf(world, tmp_path):
+    w, a, m = world, world.actors, world.market
+    make_offer(w)
+    make_offer(w, w.a2, gpus=4)
+    w.clock.goto(w.e0 + 2)
+    first = _publish(w, tmp_path, w.e0)
+    _publish(w, tmp_path, w.e0 + 1)
+    h100 = first.reports[0]
+    m.settleWithProof(h100.as_abi_tuple(), first.proof(h100.asset_id, w.e0), {"from": a.keeper})
+
+    result = _keeper(w, tmp_path).run_once()
+
+    # E0: the L40S alone (the settled H100 leads the leaves, so no run starts there); E0+1: both in one run.
+    assert (result.planned, result.settled, result.transactions, result.failed) == (3, 3, 2, [])
+    assert (m.nextSettleEpoch(w.a1), m.nextSettleEpoch(w.a2)) == (w.e0 + 2, w.e0 + 2)
+    assert _keeper(w, tmp_path).run_once().planned == 0
+
+
+def _runs(publications, cursors, max_gap_leaves=4):
+    runs, waiting = plan_runs(publications, cursors, max_gap_leaves)
+    return [(run.epoch, run.first, [r.asset_id for r in run.reports], sorted(run.due_at)) for run in runs], waiting
+
+
+def test_plan_runs_follow_each_assets_cursor_and_split_where_settle_range_would_revert(tmp_path):
+    trees = [build_epoch_tree([report(a, e, **L40S_FULL) for a in range(1, 7)]) for e in (5, 6, 7)]
     publications = [EpochPublication.from_tree(t) for t in trees]
-    cursors = {1: Cursor(5, True), 2: Cursor(7, True), 3: Cursor(6, False), 4: Cursor(5, True)}
+    # 1 and 3 settle from 5; 2 is settled through 6; 4 through 5; 5 is not enrolled; 6 has a stored report at 5
+    # (it settles with `settle`); 7 is enrolled but never published.
+    cursors = {1: Cursor(5, True), 2: Cursor(7, True), 3: Cursor(5, True), 4: Cursor(6, True),
+               5: Cursor(5, False), 6: Cursor(5, True, 6), 7: Cursor(5, True)}
 
-    plan, waiting = plan_settlements(publications, cursors)
+    runs, waiting = _runs(publications, cursors)
 
-    assert [(r.asset_id, r.epoch) for r, _ in plan] == [(1, 5), (1, 6), (1, 7), (2, 7)]
-    assert waiting == {4: 5}  # enrolled, never published
+    assert runs == [
+        (5, 0, [1, 2, 3], [0, 2]),  # the settled 2 stays inside; 4 (settled) trails and is left out
+        (6, 0, [1, 2, 3, 4], [0, 2, 3]),
+        (7, 0, [1, 2, 3, 4], [0, 1, 2, 3]),  # 5 (not enrolled) ends it, 6 (behind) too
+    ]
+    assert waiting == {7: 5}  # enrolled, never published; 6 waits on its stored report, not a publication
+    assert _runs(publications, cursors, max_gap_leaves=0)[0][:2] == [(5, 0, [1], [0]), (5, 2, [3], [2])]
     assert DirectorySource(tmp_path / "missing").epochs() == []  # nothing published yet
+
+
+def test_leaf_run_batches_start_and_end_on_leaves_that_settle():
+    tree = build_epoch_tree([report(a, 6, **L40S_FULL) for a in range(1, 9)])
+    publication = EpochPublication.from_tree(tree)
+    runs, _ = plan_runs([publication], {a: Cursor(7 if a in (2, 5, 6) else 6, True) for a in range(1, 9)})
+    (run,) = runs
+    assert (run.first, len(run.reports), sorted(run.due_at), run.due) == (0, 8, [0, 2, 3, 6, 7], 5)
+
+    batches = run.batches(3)
+
+    assert [(b.first, [r.asset_id for r in b.reports], b.due) for b in batches] == [
+        (0, [1, 2, 3], 2),  # the settled asset 2 inside
+        (3, [4], 1),  # [3, 6) would end on settled leaves: cut back to leaf 3
+        (6, [7, 8], 2),  # the settled assets 5 and 6 are skipped at the cut
+    ]
+    for b in batches:
+        assert tree.tree.range_proof(b.first, len(b.reports)) == b.proof()
