@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,6 +32,8 @@ def report(asset_id: int, epoch: int) -> Report:
 
 
 class Pending:
+    """The transaction manager as the poster sees it: the pending transactions, and sending adds one."""
+
     def __init__(self, pending: list[object]) -> None:
         self._pending = pending
 
@@ -38,14 +41,21 @@ class Pending:
         return self._pending
 
 
-def context(tmp_path: Path, mode: str = "batch", pending: list[object] | None = None) -> StageContext:
+def tx_in_flight(nonce: int, kind: str = "submit", batch_id: int | None = None) -> SimpleNamespace:
+    """A pending transaction as :class:`oracle.outbox.TxRow` shows it to the poster."""
+    return SimpleNamespace(nonce=nonce, kind=kind, batch_id=batch_id)
+
+
+def context(
+    tmp_path: Path, mode: str = "batch", pending: list[object] | None = None, max_in_flight: int = 16
+) -> StageContext:
     settings = load_settings(
         None,
         {
             "chain": {"chain_id": 31337, "oracle_address": ORACLE},
             "source": {"kind": "simulator", "simulator": {"start": G}},
             "assets": {"map": str(tmp_path / "assets.json")},
-            "submission": {"mode": mode},
+            "submission": {"mode": mode, "max_in_flight": max_in_flight},
         },
     )
     return StageContext(
@@ -83,11 +93,18 @@ class Recorder(PostingStrategy):
 
     def resume(self, view: ChainView) -> bool:
         self.calls.append(f"{self.kind}.resume")
-        return self._resume
+        return self._sent(self._resume)
 
     def post(self, view: ChainView) -> bool:
         self.calls.append(f"{self.kind}.post")
-        return self._post
+        return self._sent(self._post)
+
+    def _sent(self, sent: bool) -> bool:
+        """A transaction sent is pending from then on (a root strategy's is a ``commit``)."""
+        if sent:
+            pending = self.ctx.tx.pending()
+            pending.append(tx_in_flight(len(pending), "submit" if self.kind == "submit" else "commit"))
+        return sent
 
 
 @pytest.mark.parametrize(
@@ -113,8 +130,8 @@ def test_work_in_flight_comes_first_then_the_modes_new_work_then_signed_batches(
     assert calls == expected
 
 
-def test_nothing_new_is_posted_while_a_transaction_is_pending(tmp_path: Path) -> None:
-    ctx = context(tmp_path, pending=[object()])
+def test_nothing_new_is_posted_while_a_transaction_is_pending_with_one_in_flight(tmp_path: Path) -> None:
+    ctx = context(tmp_path, pending=[tx_in_flight(0)], max_in_flight=1)
     calls: list[str] = []
     poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls))
     assert poster.post(view({1: 0, 2: 0, 3: 0}))
