@@ -13,7 +13,7 @@ import pytest
 from oracle.chain import BlockView, Deployment
 from oracle.daemon import ChainView, StageContext, build_aggregator
 from oracle.daemon.context import Blocked
-from oracle.daemon.posting import Poster, PostingStrategy, plan_contiguous
+from oracle.daemon.posting import Poster, PostingStrategy, pipeline_view, plan_contiguous
 from oracle.eip712 import Eip712Domain, report_struct_hash
 from oracle.metrics import HealthState, OracleMetrics
 from oracle.models import AssetMap, Report
@@ -174,3 +174,65 @@ def test_plans_are_contiguous_from_each_cursor_ended_unblocked_and_capped(tmp_pa
     ctx.blocked[2] = Blocked(1, "AssetNotActive", 1, time.monotonic() + 60)
     plan = plan_contiguous(ctx, view(cursors), rows, 50)
     assert [(r.asset_id, r.epoch) for r in plan] == [(1, 0), (1, 1), (3, 0), (3, 1), (3, 2)]
+
+
+# --- several transactions in flight ----------------------------------------------------------------------
+
+
+def test_signed_batches_follow_submits_in_flight_until_the_bound(tmp_path: Path) -> None:
+    ctx = context(tmp_path, pending=[tx_in_flight(0), tx_in_flight(1)], max_in_flight=4)
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    # Behind transactions in flight only signed batches follow (no root work), two to fill the pipeline.
+    assert calls == ["submit.post", "submit.post"]
+    assert sorted(tx.nonce for tx in ctx.tx.pending()) == [0, 1, 2, 3]  # type: ignore[attr-defined]
+
+
+def test_a_full_pipeline_sends_nothing_and_a_replacement_counts_as_its_nonce(tmp_path: Path) -> None:
+    full = context(tmp_path / "full", pending=[tx_in_flight(n) for n in range(3)], max_in_flight=3)
+    calls: list[str] = []
+    poster = Poster(full, Recorder(full, "submit", calls, post=True), Recorder(full, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    assert calls == []
+    replaced = context(tmp_path / "replaced", pending=[tx_in_flight(0), tx_in_flight(0), tx_in_flight(1)], max_in_flight=3)
+    poster = Poster(replaced, Recorder(replaced, "submit", calls, post=True), Recorder(replaced, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    assert calls == ["submit.post"]
+
+
+@pytest.mark.parametrize(("mode", "kind"), [("batch", "commit"), ("batch", "keeper"), ("batch", "prove"), ("root", "submit")])
+def test_root_work_settlements_and_root_modes_go_one_transaction_at_a_time(tmp_path: Path, mode: str, kind: str) -> None:
+    ctx = context(tmp_path, mode, pending=[tx_in_flight(0, kind)], max_in_flight=16)
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls, post=True))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    assert calls == []
+
+
+def test_pipeline_cursors_move_past_each_assets_epochs_in_flight_contiguously(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    keys = [(1, 0), (1, 1), (1, 2), (2, 5), (3, 2)]
+    ctx.outbox.add_aggregated([(report(a, e), "0x" + report_struct_hash(report(a, e)).hex()) for a, e in keys])
+    first = ctx.outbox.add_batch([(1, 0), (1, 1)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    second = ctx.outbox.add_batch([(1, 2), (2, 5)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    gap = ctx.outbox.add_batch([(3, 2)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    chain_view = view({1: 0, 2: 5, 3: 0})
+    assert pipeline_view(ctx, chain_view) is chain_view  # nothing in flight
+    ctx.txm = Pending([tx_in_flight(0, batch_id=first), tx_in_flight(1, batch_id=second), tx_in_flight(2, batch_id=gap)])  # type: ignore[assignment]
+    ahead = pipeline_view(ctx, chain_view)
+    # Asset 3's epoch 2 in flight does not follow its cursor (0): it cannot land, the cursor stays.
+    assert {a: ahead.next_epoch(a) for a in (1, 2, 3)} == {1: 3, 2: 6, 3: 0}
+    assert chain_view.next_epoch(1) == 0  # the chain's view is left as it is
+
+
+def test_a_batch_in_flight_is_not_resent_or_voided_as_a_live_one(tmp_path: Path) -> None:
+    ctx = context(tmp_path, max_in_flight=2)
+    ctx.outbox.add_aggregated([(report(1, 0), "0x" + report_struct_hash(report(1, 0)).hex())])
+    batch_id = ctx.outbox.add_batch([(1, 0)], config_version=1, digest="0x", signer_set=[], signatures=[])
+    ctx.txm = Pending([tx_in_flight(0, batch_id=batch_id)])  # type: ignore[assignment]
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls), Recorder(ctx, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))  # pending: True, though nothing new was sent
+    assert calls == ["submit.post"]
+    assert ctx.outbox.batch(batch_id).state == "signed"
