@@ -12,10 +12,12 @@ Two strategies implement one small interface (:class:`PostingStrategy`):
 :class:`Poster` runs them in a fixed order, so that whatever the mode, work in flight is finished first. Each
 transaction it sends is chosen by these rules, and a step repeats them while the pipeline has room:
 
-1. transactions pending: in batch mode, while every one of them is a ``submit`` and fewer than
-   ``max_in_flight`` nonces are pending, more signed batches follow them (rules 2 and 5 only, planned from the
-   *pipeline cursors*: each asset's on-chain cursor moved past the epochs of its batches in flight, and
-   estimated against the node's pending state); otherwise nothing new;
+1. transactions pending, fewer than ``max_in_flight`` nonces: in batch mode, while every one of them is a
+   ``submit``, more signed batches follow them (rules 2 and 5 only, planned from the *pipeline cursors*: each
+   asset's on-chain cursor moved past the epochs of its batches in flight, and estimated against the node's
+   pending state); in root-only mode, while every one is a ``commitRoot``, the roots of the next epochs follow
+   (rules 3 and 4: each epoch's root is independent of the others, e.g. catching up after downtime); in root
+   mode (proofs wait for their root) and behind a keeper's settlement: nothing new;
 2. a *live* batch (signed or proof, stored but not landed: signed before a crash, or its transaction dropped)
    is estimated again and sent, or voided when it can no longer land;
 3. each strategy's :meth:`~PostingStrategy.resume`: a live root is committed; outside root mode, the reports
@@ -222,8 +224,13 @@ class Poster:
         ctx = self.ctx
         pending = ctx.tx.pending()
         if pending:
-            if ctx.settings.submission.mode != "batch" or any(tx.kind != "submit" for tx in pending):
-                return False  # commits, proofs and settlements go one at a time
+            mode = ctx.settings.submission.mode
+            kinds = {tx.kind for tx in pending}
+            if mode == "root_only" and kinds == {"commit"}:
+                # Each epoch's root stands alone on chain: the next epochs' roots follow (catching up).
+                return self.roots.resume(view) or self.roots.post(view)
+            if mode != "batch" or kinds != {"submit"}:
+                return False  # proofs wait for their root, settlements for the reports: one at a time
             ahead = pipeline_view(ctx, view)
             resent = self._resend_live(ahead)
             if resent is not None:

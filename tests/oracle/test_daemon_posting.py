@@ -55,7 +55,11 @@ def context(
             "chain": {"chain_id": 31337, "oracle_address": ORACLE},
             "source": {"kind": "simulator", "simulator": {"start": G}},
             "assets": {"map": str(tmp_path / "assets.json")},
-            "submission": {"mode": mode, "max_in_flight": max_in_flight},
+            "submission": {
+                "mode": mode,
+                "max_in_flight": max_in_flight,
+                "publish_dir": str(tmp_path / "epochs") if mode == "root_only" else None,
+            },
         },
     )
     return StageContext(
@@ -201,8 +205,19 @@ def test_a_full_pipeline_sends_nothing_and_a_replacement_counts_as_its_nonce(tmp
     assert calls == ["submit.post"]
 
 
-@pytest.mark.parametrize(("mode", "kind"), [("batch", "commit"), ("batch", "keeper"), ("batch", "prove"), ("root", "submit")])
-def test_root_work_settlements_and_root_modes_go_one_transaction_at_a_time(tmp_path: Path, mode: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("batch", "commit"),
+        ("batch", "keeper"),
+        ("batch", "prove"),
+        ("root", "submit"),
+        ("root", "commit"),
+        ("root_only", "submit"),
+        ("root_only", "keeper"),
+    ],
+)
+def test_proofs_settlements_and_root_mode_go_one_transaction_at_a_time(tmp_path: Path, mode: str, kind: str) -> None:
     ctx = context(tmp_path, mode, pending=[tx_in_flight(0, kind)], max_in_flight=16)
     calls: list[str] = []
     poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls, post=True))
@@ -236,3 +251,13 @@ def test_a_batch_in_flight_is_not_resent_or_voided_as_a_live_one(tmp_path: Path)
     assert poster.post(view({1: 0, 2: 0, 3: 0}))  # pending: True, though nothing new was sent
     assert calls == ["submit.post"]
     assert ctx.outbox.batch(batch_id).state == "signed"
+
+
+def test_root_only_mode_commits_the_next_epochs_roots_behind_commits_in_flight(tmp_path: Path) -> None:
+    ctx = context(tmp_path, "root_only", pending=[tx_in_flight(0, "commit")], max_in_flight=3)
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True), Recorder(ctx, "prove", calls, post=True))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    # Live roots first, then a new root, twice to fill the pipeline; never a signed batch behind them.
+    assert calls == ["prove.resume", "prove.post", "prove.resume", "prove.post"]
+    assert sorted(tx.nonce for tx in ctx.tx.pending()) == [0, 1, 2]  # type: ignore[attr-defined]

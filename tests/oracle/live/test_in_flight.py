@@ -38,6 +38,7 @@ from oracle.daemon import Daemon, status_report
 from oracle.eip712 import Eip712Domain, batch_digest
 from oracle.models import Report
 from oracle.outbox import TxRow
+from oracle.roots import build_epoch_tree
 from oracle.settings import load_settings
 from oracle.signer import LocalKeySigner, sign_sorted
 
@@ -303,6 +304,41 @@ def test_stuck_nonces_in_flight_are_each_replaced_and_land_in_nonce_order(
         assert [daemon.outbox.transaction(s.id).state for s in stuck] == ["replaced"] * IN_FLIGHT
         assert _confirmed_keys(daemon) == sorted(KEYS)
         assert_posted_exactly_once(chain, reference, THROUGH, outbox=tmp_path / "outbox.sqlite")
+    finally:
+        daemon.close()
+        chain.stop()
+
+
+def test_root_only_mode_catches_up_with_several_epochs_roots_in_flight(
+    tmp_path: Path, template: ChainTemplate, recording: Path, reference: dict[tuple[int, int], Report]
+) -> None:
+    chain = start_chain(template, tmp_path / "chain", timestamp=GENESIS + (THROUGH + 1) * EPOCH + 5, no_mining=True)
+    settings = daemon_settings(
+        tmp_path,
+        chain=chain,
+        source={"kind": "recording", "recording": {"path": str(recording)}},
+        submission={"mode": "root_only", "publish_dir": str(tmp_path / "epochs"), "max_in_flight": IN_FLIGHT},
+    )
+    daemon = _in_process(tmp_path, settings)
+    client = ChainClient(chain.url, chain.oracle)
+    try:
+        daemon.step()  # six epochs ended while the daemon was down: the first three roots go out together
+        pending = daemon.outbox.pending_transactions()
+        assert [(t.kind, t.nonce) for t in pending] == [("commit", pending[0].nonce + i) for i in range(IN_FLIGHT)]
+        assert [daemon.outbox.root(t.root_id).epoch for t in pending] == [0, 1, 2]  # type: ignore[arg-type]
+        assert _pool_size(chain, daemon.txm.address) == IN_FLIGHT  # type: ignore[union-attr]
+        daemon.step()
+        assert len(daemon.outbox.pending_transactions()) == IN_FLIGHT  # the bound holds
+        chain.mine()
+        seen = _run_to_the_end(daemon, chain)
+        assert max(seen) <= IN_FLIGHT
+        # One commit per epoch, each landed once, nothing stored per asset.
+        transactions = [(t.kind, t.status) for t in daemon.outbox.transactions()]
+        assert transactions == [("commit", 1)] * (THROUGH + 1)
+        for epoch in range(THROUGH + 1):
+            expected = build_epoch_tree([reference[(a, epoch)] for a in (1, 2)])
+            assert client.root_of(epoch) == (expected.root, 2), epoch
+        assert [chain.cursor(a) for a in (1, 2)] == [0, 0]
     finally:
         daemon.close()
         chain.stop()
