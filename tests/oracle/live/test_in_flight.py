@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
-from web3.exceptions import TransactionNotFound
 from live_kit import (
     EPOCH,
     GENESIS,
+    REPO,
     A,
     B,
     C,
@@ -32,6 +34,7 @@ from live_kit import (
     start_chain,
     write_settings,
 )
+from web3.exceptions import TransactionNotFound
 
 from oracle.chain import ChainClient
 from oracle.daemon import Daemon, status_report
@@ -118,6 +121,14 @@ def test_batches_are_in_flight_together_up_to_the_bound_and_each_epoch_lands_onc
         status = status_report(daemon.settings)
         assert (status["inFlight"], status["maxInFlight"]) == (IN_FLIGHT, IN_FLIGHT)
         assert [t["nonce"] for t in status["pendingTransactions"]] == [t.nonce for t in pending]
+        shown = subprocess.run(
+            [sys.executable, "-m", "oracle", "status", "--config", str(tmp_path / "oracle.toml")],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        ).stdout
+        assert f"in flight: {IN_FLIGHT} of {IN_FLIGHT} nonces" in shown.splitlines()
 
         # The bound holds: nothing new while three are in flight.
         daemon.step()
