@@ -209,7 +209,11 @@ class Poster:
         pending = self.ctx.tx.pending()
         room = self.ctx.settings.submission.max_in_flight - len({tx.nonce for tx in pending})
         sent = 0
-        while sent < room and self._post_one(view):
+        while sent < room:
+            if sent and not self.ctx.tx.pending():
+                break  # what was sent is no longer pending (its nonce was taken at once): reconcile first
+            if not self._post_one(view):
+                break
             sent += 1
         if sent > 1:
             logger.info(

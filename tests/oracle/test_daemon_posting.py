@@ -86,11 +86,22 @@ def view(cursors: dict[int, int], t: int = G + 10_000) -> ChainView:
 class Recorder(PostingStrategy):
     """A strategy that records what the poster asked of it and answers as told."""
 
-    def __init__(self, ctx: StageContext, kind: str, calls: list[str], *, resume: bool = False, post: bool = False):
+    def __init__(
+        self,
+        ctx: StageContext,
+        kind: str,
+        calls: list[str],
+        *,
+        resume: bool = False,
+        post: bool = False,
+        dropped: bool = False,
+    ):
         super().__init__(ctx)
         self.kind = kind
         self.calls = calls
         self._resume, self._post = resume, post
+        self._dropped = dropped
+        """Its transactions are dropped as soon as they are sent (their nonce already taken): never pending."""
 
     def calldata(self, batch: BatchRow, reports: Sequence[Report]) -> bytes:
         return b""
@@ -105,7 +116,7 @@ class Recorder(PostingStrategy):
 
     def _sent(self, sent: bool) -> bool:
         """A transaction sent is pending from then on (a root strategy's is a ``commit``)."""
-        if sent:
+        if sent and not self._dropped:
             pending = self.ctx.tx.pending()
             pending.append(tx_in_flight(len(pending), "submit" if self.kind == "submit" else "commit"))
         return sent
@@ -261,3 +272,12 @@ def test_root_only_mode_commits_the_next_epochs_roots_behind_commits_in_flight(t
     # Live roots first, then a new root, twice to fill the pipeline; never a signed batch behind them.
     assert calls == ["prove.resume", "prove.post", "prove.resume", "prove.post"]
     assert sorted(tx.nonce for tx in ctx.tx.pending()) == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+def test_a_transaction_gone_as_soon_as_sent_ends_the_steps_sends(tmp_path: Path) -> None:
+    ctx = context(tmp_path, max_in_flight=16)
+    calls: list[str] = []
+    poster = Poster(ctx, Recorder(ctx, "submit", calls, post=True, dropped=True), Recorder(ctx, "prove", calls))
+    assert poster.post(view({1: 0, 2: 0, 3: 0}))
+    # Nothing is pending after the first send: the next step reconciles before sending anything else.
+    assert calls == ["prove.resume", "submit.resume", "submit.post"]
