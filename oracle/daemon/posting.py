@@ -27,9 +27,13 @@ transaction it sends is chosen by these rules, and a step repeats them while the
    after the root was signed).
 
 Exactly once with several in flight: every transaction is stored before it is broadcast (reconciliation
-re-attaches to it by hash and nonce after a crash); a batch's epochs land only in nonce order, so when
-transaction n reverts or its nonce is taken, a later one carrying the same asset's next epochs reverts too
-(``EpochGap``) and both batches are voided, their reports batched again from the chain's cursor.
+re-attaches to it by hash and nonce after a crash, rebroadcasting one the node forgot); an asset's epochs land
+only in order, and transactions mine in nonce order. When transaction n reverts its batch is voided; when its
+nonce is taken its batch is sent again as signed, at a later nonce. Either way a later transaction carrying
+the same asset's next epochs reverts (``EpochGap``) or fails its estimate, its batch is voided and its reports
+are batched again from the chain's cursor: none lost, none posted twice. A node whose pending state leaves out
+its pool makes the batches that follow their asset's epochs in flight fail estimation: they wait for the
+receipts (independent assets still go out together).
 """
 
 from __future__ import annotations
