@@ -3,13 +3,17 @@ nonces, without waiting for receipts, and every exactly-once guarantee kept - a 
 told (so transactions really wait in its pool), the compiled contracts, a real SQLite outbox, and the daemon
 in-process (step by step) or as a subprocess (SIGKILLed with three transactions in flight).
 
-Each test posts epochs 0-5 of both assets (12 reports) in batches of two, three at most in flight: asset 1's
-epochs 0-1, 2-3 and 4-5 go out together, each batch depending on the one before it in nonce order.
+Each batch-mode test posts epochs 0-5 of both assets (12 reports) in batches of two, three at most in flight:
+asset 1's epochs 0-1, 2-3 and 4-5 go out together, each batch depending on the one before it in nonce order.
+The faults: a revert in the middle of the pipeline, SIGKILL with three in flight (and a node that forgot one),
+a nonce taken by another sender of the key, every nonce stuck and replaced, a rollback of six landed batches;
+and root-only mode committing three epochs' roots together while catching up.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -350,6 +354,40 @@ def test_root_only_mode_catches_up_with_several_epochs_roots_in_flight(
             expected = build_epoch_tree([reference[(a, epoch)] for a in (1, 2)])
             assert client.root_of(epoch) == (expected.root, 2), epoch
         assert [chain.cursor(a) for a in (1, 2)] == [0, 0]
+    finally:
+        daemon.close()
+        chain.stop()
+
+
+def test_a_rollback_of_several_landed_batches_rebroadcasts_them_as_signed_and_posts_each_epoch_once(
+    tmp_path: Path,
+    template: ChainTemplate,
+    recording: Path,
+    reference: dict[tuple[int, int], Report],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chain = start_chain(template, tmp_path / "chain", timestamp=GENESIS + (THROUGH + 1) * EPOCH + 5, no_mining=True)
+    daemon = _in_process(tmp_path, _settings(tmp_path, chain, recording))
+    snapshot = chain.rpc("evm_snapshot")
+    try:
+        _run_to_the_end(daemon, chain)
+        landed = [(t.id, t.nonce, t.batch_id) for t in daemon.outbox.transactions()]
+        assert len(landed) == len(KEYS) // 2
+
+        assert chain.rpc("evm_revert", [snapshot]) is True  # the blocks holding all six batches are gone
+        assert chain.cursor(1) == chain.cursor(2) == 0
+        caplog.set_level(logging.ERROR, logger="oracle.daemon")
+        chain.mine()
+        _run_to_the_end(daemon, chain)
+
+        rollbacks = [r for r in caplog.records if getattr(r, "event", None) == "chain_rollback"]
+        assert sorted((r.asset, r.epochs) for r in rollbacks) == [(a, list(range(THROUGH + 1))) for a in (1, 2)]  # type: ignore[attr-defined]
+        assert daemon.metrics.reports_reopened._value.get() == len(KEYS)  # noqa: SLF001
+        # The same six transactions, at their own nonces, landed again: rebroadcast as signed, nothing re-signed.
+        assert [(t.id, t.nonce, t.batch_id) for t in daemon.outbox.transactions()] == landed
+        assert [t.state for t in daemon.outbox.transactions()] == ["mined"] * len(landed)
+        assert _confirmed_keys(daemon) == sorted(KEYS)
+        assert_posted_exactly_once(chain, reference, THROUGH, outbox=tmp_path / "outbox.sqlite")
     finally:
         daemon.close()
         chain.stop()
