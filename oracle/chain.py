@@ -456,7 +456,8 @@ class ChainClient:
 
         def run() -> int:
             try:
-                return int(self.w3.eth.estimate_gas({"from": sender, "to": to, "data": data}, block))  # type: ignore[arg-type]
+                call = {"from": sender, "to": to, "data": data}
+                return int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
             except Web3Exception as exc:
                 raise _as_submission_error(exc, "gas estimation failed") from None
 

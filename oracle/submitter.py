@@ -5,9 +5,10 @@ batch under the gas cap.
   replacement raises both by at least ``fee_bump_percent`` (geth refuses less than +10 %).
 * :class:`TxManager`: sends a transaction (persisted in the outbox *before* it is broadcast) at the next
   nonce after the node's pending one and after every one of ours still pending (several may be in flight,
-  consecutive nonces), and reconciles every pending one at each step, nonce by nonce: mined (the others with its nonce become replaced), nonce used
-  by another transaction (dropped), unknown to the node (rebroadcast, e.g. after a node restart lost its
-  pool), or still unmined after ``replace_after_blocks`` blocks (replaced: same nonce, bumped fees).
+  consecutive nonces), and reconciles every pending one at each step, nonce by nonce: mined (the others with
+  its nonce become replaced), nonce used by another transaction (dropped), unknown to the node (rebroadcast,
+  e.g. after a node restart lost its pool), or still unmined after ``replace_after_blocks`` blocks (replaced:
+  same nonce, bumped fees).
 * :func:`fit_first_group`: halves a batch until its first part's gas estimate fits under the cap (later
   parts are estimated only once the first has landed: the contract requires each asset's epochs in order).
   Signed ``submit`` batches and ``proveReports`` batches of root mode are split the same way.

@@ -16,7 +16,8 @@ __all__ = ["status_report"]
 
 def status_report(settings: OracleSettings) -> dict[str, Any]:
     """The posting mode; per asset: the last posted epoch (on-chain cursor), the outbox backlog; the pending
-    transactions and how many nonces they hold (``inFlight``, at most ``maxInFlight``); the roots still at work (root mode: signed, submitted, or committed with reports to prove).
+    transactions and how many nonces they hold (``inFlight``, at most ``maxInFlight``); the roots still at work
+    (root mode: signed, submitted, or committed with reports to prove).
 
     The chain part is omitted (with the error) when the node is unreachable; the outbox is opened read-only.
     """

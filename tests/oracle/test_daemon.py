@@ -89,7 +89,9 @@ def test_crash_points_only_fire_at_the_named_step(monkeypatch: pytest.MonkeyPatc
     assert len(killed) == 1
 
 
-def test_a_counted_crash_point_fires_at_its_nth_time_and_a_bad_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_counted_crash_point_fires_at_its_nth_time_and_a_bad_count_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("WELLHEAD_TEST_CRASH_AFTER", "submitted:3")
     killed = []
     monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))

@@ -210,7 +210,8 @@ def test_a_full_pipeline_sends_nothing_and_a_replacement_counts_as_its_nonce(tmp
     poster = Poster(full, Recorder(full, "submit", calls, post=True), Recorder(full, "prove", calls))
     assert poster.post(view({1: 0, 2: 0, 3: 0}))
     assert calls == []
-    replaced = context(tmp_path / "replaced", pending=[tx_in_flight(0), tx_in_flight(0), tx_in_flight(1)], max_in_flight=3)
+    replacing = [tx_in_flight(0), tx_in_flight(0), tx_in_flight(1)]
+    replaced = context(tmp_path / "replaced", pending=replacing, max_in_flight=3)
     poster = Poster(replaced, Recorder(replaced, "submit", calls, post=True), Recorder(replaced, "prove", calls))
     assert poster.post(view({1: 0, 2: 0, 3: 0}))
     assert calls == ["submit.post"]
@@ -245,7 +246,8 @@ def test_pipeline_cursors_move_past_each_assets_epochs_in_flight_contiguously(tm
     gap = ctx.outbox.add_batch([(3, 2)], config_version=1, digest="0x", signer_set=[], signatures=[])
     chain_view = view({1: 0, 2: 5, 3: 0})
     assert pipeline_view(ctx, chain_view) is chain_view  # nothing in flight
-    ctx.txm = Pending([tx_in_flight(0, batch_id=first), tx_in_flight(1, batch_id=second), tx_in_flight(2, batch_id=gap)])  # type: ignore[assignment]
+    in_flight = [tx_in_flight(0, batch_id=first), tx_in_flight(1, batch_id=second), tx_in_flight(2, batch_id=gap)]
+    ctx.txm = Pending(in_flight)  # type: ignore[assignment]
     ahead = pipeline_view(ctx, chain_view)
     # Asset 3's epoch 2 in flight does not follow its cursor (0): it cannot land, the cursor stays.
     assert {a: ahead.next_epoch(a) for a in (1, 2, 3)} == {1: 3, 2: 6, 3: 0}

@@ -131,7 +131,8 @@ def _stored(outbox: Outbox, sender: str, nonce: int) -> int:
 def test_next_nonce_follows_both_the_node_and_every_transaction_of_ours_still_pending(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     node = NodeNonce(5)
-    txm = TxManager(node, outbox, LocalKeySigner(b"\x01" * 32), FeePolicy(10**12, 10**10), chain_id=31337)  # type: ignore[arg-type]
+    sender = LocalKeySigner(b"\x01" * 32)
+    txm = TxManager(node, outbox, sender, FeePolicy(10**12, 10**10), chain_id=31337)  # type: ignore[arg-type]
     assert (txm.next_nonce(), txm.in_flight()) == (5, 0)
     first = _stored(outbox, txm.address, 5)
     _stored(outbox, txm.address, 6)

@@ -281,7 +281,8 @@ def test_a_nonce_taken_under_the_pipeline_drops_one_reverts_its_dependents_and_l
         # their reports batched again.
         resent = [t for t in daemon.outbox.transactions(first.batch_id) if t.id != first.id]
         assert [(t.state, t.status) for t in resent] == [("mined", 1)] and resent[0].nonce > last.nonce
-        assert [daemon.outbox.batch(t.batch_id).state for t in (middle, last)] == ["void", "void"]  # type: ignore[arg-type]
+        voided = [daemon.outbox.batch(t.batch_id).state for t in (middle, last)]  # type: ignore[arg-type]
+        assert voided == ["void", "void"]
         assert _confirmed_keys(daemon) == sorted(KEYS)
         assert_posted_exactly_once(chain, reference, THROUGH)
     finally:
@@ -381,7 +382,8 @@ def test_a_rollback_of_several_landed_batches_rebroadcasts_them_as_signed_and_po
         _run_to_the_end(daemon, chain)
 
         rollbacks = [r for r in caplog.records if getattr(r, "event", None) == "chain_rollback"]
-        assert sorted((r.asset, r.epochs) for r in rollbacks) == [(a, list(range(THROUGH + 1))) for a in (1, 2)]  # type: ignore[attr-defined]
+        reopened = sorted((r.asset, r.epochs) for r in rollbacks)  # type: ignore[attr-defined]
+        assert reopened == [(a, list(range(THROUGH + 1))) for a in (1, 2)]
         assert daemon.metrics.reports_reopened._value.get() == len(KEYS)  # noqa: SLF001
         # The same six transactions, at their own nonces, landed again: rebroadcast as signed, nothing re-signed.
         assert [(t.id, t.nonce, t.batch_id) for t in daemon.outbox.transactions()] == landed
