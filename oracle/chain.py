@@ -449,8 +449,9 @@ class ChainClient:
         """Calldata of ``LeaseMarket.settleThrough``."""
         return FUNCTIONS["settleThrough"].encode(asset_id, last_epoch)
 
-    def estimate_gas(self, sender: str, to: str, data: bytes) -> int:
-        """``eth_estimateGas``.
+    def estimate_gas(self, sender: str, to: str, data: bytes, block: str = "latest") -> int:
+        """``eth_estimateGas`` against ``block`` (``"pending"``: on top of the transactions in the node's pool,
+        for a transaction that follows others still in flight).
 
         Raises:
             SubmissionError: the call would revert (``error_name`` set when the custom error is known) or the
@@ -460,7 +461,8 @@ class ChainClient:
 
         def run() -> int:
             try:
-                return int(self.w3.eth.estimate_gas({"from": sender, "to": to, "data": data}))
+                call = {"from": sender, "to": to, "data": data}
+                return int(self.w3.eth.estimate_gas(call, block))  # type: ignore[arg-type]
             except Web3Exception as exc:
                 raise _as_submission_error(exc, "gas estimation failed") from None
 

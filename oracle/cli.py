@@ -286,6 +286,7 @@ def _status(args: argparse.Namespace) -> int:
             + (f" last error: {tx['lastError']}" if tx["lastError"] else "")
             + "\n"
         )
+    out.write(f"in flight: {report.get('inFlight', 0)} of {report.get('maxInFlight', '?')} nonces\n")
     roots = report.get("roots", [])
     if roots or report["mode"] == "root":
         conflicts = report.get("rootConflicts")

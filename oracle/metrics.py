@@ -80,6 +80,11 @@ class OracleMetrics:
         self.pending_transactions = Gauge(
             "oracle_pending_transactions", "Transactions sent and not yet mined.", registry=r
         )
+        self.transactions_in_flight = Gauge(
+            "oracle_transactions_in_flight",
+            "Nonces with a transaction sent and not yet final (at most submission.max_in_flight).",
+            registry=r,
+        )
         self.batch_splits = Counter(
             "oracle_batch_splits", "Batches split in halves to stay under the gas cap.", registry=r
         )

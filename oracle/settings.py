@@ -373,6 +373,12 @@ class SubmissionSettings(_Section):
     retry_max_s: float = Field(default=60.0, gt=0)
     max_epochs_per_step: int = Field(default=24, ge=1)
     """At most this many epochs are aggregated per loop step while catching up."""
+    max_in_flight: int = Field(default=16, ge=1, le=256)
+    """At most this many of the sender's nonces pending at once (Chainlink's ``MaxInFlight``). In batch mode a
+    step sends signed batches back to back, with consecutive nonces, without waiting for receipts (each estimated
+    against the node's pending state, so epoch e+1 of an asset may follow epoch e in flight); in root-only mode
+    several epochs' roots are committed together (catching up); root mode (commit, then proofs) and the keeper
+    duty send one at a time. 1 is one transaction at a time in every mode."""
 
     @model_validator(mode="after")
     def _root_only_publishes(self) -> Self:

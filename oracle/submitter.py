@@ -3,10 +3,12 @@ batch under the gas cap.
 
 * :class:`FeePolicy`: EIP-1559 fees from the latest base fee and the node's suggested tip, both capped; a
   replacement raises both by at least ``fee_bump_percent`` (geth refuses less than +10 %).
-* :class:`TxManager`: sends a transaction (persisted in the outbox *before* it is broadcast), and
-  reconciles every pending one at each step: mined (the others with its nonce become replaced), nonce used
-  by another transaction (dropped), unknown to the node (rebroadcast, e.g. after a node restart lost its
-  pool), or still unmined after ``replace_after_blocks`` blocks (replaced: same nonce, bumped fees).
+* :class:`TxManager`: sends a transaction (persisted in the outbox *before* it is broadcast) at the next
+  nonce after the node's pending one and after every one of ours still pending (several may be in flight,
+  consecutive nonces), and reconciles every pending one at each step, nonce by nonce: mined (the others with
+  its nonce become replaced), nonce used by another transaction (dropped), unknown to the node (rebroadcast,
+  e.g. after a node restart lost its pool), or still unmined after ``replace_after_blocks`` blocks (replaced:
+  same nonce, bumped fees).
 * :func:`fit_first_group`: halves a batch until its first part's gas estimate fits under the cap (later
   parts are estimated only once the first has landed: the contract requires each asset's epochs in order).
   Signed ``submit`` batches and ``proveReports`` batches of root mode are split the same way.
@@ -212,6 +214,17 @@ class TxManager:
         """The sender's pending transactions, by nonce."""
         return self.outbox.pending_transactions(self.address)
 
+    def in_flight(self) -> int:
+        """How many of the sender's nonces have a pending transaction (replacements share their nonce)."""
+        return len({tx.nonce for tx in self.pending()})
+
+    def next_nonce(self) -> int:
+        """The nonce of the next new transaction: after the node's pending nonce and after every transaction
+        of ours still pending (one the node refused or forgot keeps its nonce: it is rebroadcast or replaced,
+        never reused by another)."""
+        ours = max((tx.nonce + 1 for tx in self.pending()), default=0)
+        return max(self.chain.nonce(self.address, "pending"), ours)
+
     def gas_limit(self, estimate: int) -> int:
         """The estimate plus the margin, never above the cap."""
         return min(self.gas_cap, estimate + estimate * self.gas_margin_percent // 100)
@@ -235,7 +248,7 @@ class TxManager:
         Returns the persisted transaction (still ``pending`` when the node refused it for a reason a later
         reconciliation can fix; ``dropped`` when its nonce was already used).
         """
-        nonce = self.chain.nonce(self.address, "pending")
+        nonce = self.next_nonce()
         max_fee, priority = self.fees.initial(head.base_fee, self.chain.max_priority_fee())
         if max_fee < head.base_fee:
             logger.error(

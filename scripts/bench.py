@@ -31,7 +31,7 @@ SMOKE: dict[str, dict[str, object]] = {
     "offchain": {"FLEET_ASSETS": 10},
     "leases": {"MANY": 5},
     "market": {"EXTRA": 1},
-    "daemon": {"EPOCHS": 3},
+    "daemon": {"EPOCHS": 3, "BACKLOG_EPOCHS": 3},
     "fleet": {"sizes": lambda: [10]},
     "app": {"EXTRA_ASSETS": 2, "HOLDERS": 10, "ASSETS_PER_HOLDER": 2, "RUNS": 1},
 }

@@ -18,9 +18,11 @@ A step runs these stages, one module each, in this order (read them in this orde
    until the GPU scrapes again, the outage horizon passes or an operator declares the outage. Reports and
    rejected readings are committed to the outbox before anything is signed.
 4. **sign** (:mod:`oracle.daemon.signing`): the local signers and, below the threshold, the co-signing peers.
-5. **post** (:mod:`oracle.daemon.posting`): one transaction in flight at a time, by one of two strategies
-   behind one interface: signed batches (:mod:`oracle.daemon.batch_posting`, ``submission.mode = "batch"``)
-   or epoch roots and proofs (:mod:`oracle.daemon.root_posting`, ``submission.mode = "root"``). Whatever the
+5. **post** (:mod:`oracle.daemon.posting`): up to ``submission.max_in_flight`` transactions in flight
+   (consecutive nonces, sent without waiting for receipts: signed batches in batch mode, several epochs' roots
+   in root-only mode; root mode's commits and proofs go one at a time), by one of two strategies behind one
+   interface: signed batches (:mod:`oracle.daemon.batch_posting`, ``submission.mode = "batch"``) or epoch
+   roots and proofs (:mod:`oracle.daemon.root_posting`, ``submission.mode = "root"``). Whatever the
    mode, work in flight of the other one (a live batch, a live root) is finished first.
 6. **keeper** (:mod:`oracle.daemon.keeper`, optional): ``LeaseMarket.settleThrough`` for assets whose posted
    epochs are not settled.

@@ -387,6 +387,7 @@ class Daemon:
         self.metrics.outbox_backlog.set(ctx.outbox.backlog())
         if self.txm is not None:
             self.metrics.pending_transactions.set(len(self.txm.pending()))
+            self.metrics.transactions_in_flight.set(self.txm.in_flight())
         behind = 0
         if view is not None:
             t = view.block.timestamp + (int(time.monotonic() - view.observed_at) if self.health.chain_error else 0)

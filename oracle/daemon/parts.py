@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CRASH_ENV = "WELLHEAD_TEST_CRASH_AFTER"
 """Test-only: ``signed``, ``submitted``, ``root_signed`` or ``root_committed`` makes the daemon SIGKILL itself right
 after that durable step (a signed batch stored; a transaction stored and broadcast; a signed root stored; a root
-recorded as committed on chain)."""
+recorded as committed on chain); ``submitted:3`` after the third time (three transactions in flight)."""
 
 
 def build_source(settings: OracleSettings, assets: AssetMap) -> MetricSource:
@@ -139,13 +139,24 @@ def build_peers(settings: OracleSettings) -> list[PeerClient]:
 
 def crash_hook_from_env() -> Callable[[str], None]:
     """Test-only crash points: ``WELLHEAD_TEST_CRASH_AFTER=signed|submitted|root_signed|root_committed`` SIGKILLs
-    the process right after that step is durable (no cleanup runs, as after a power cut)."""
-    target = os.environ.get(CRASH_ENV, "").strip()
+    the process right after that step is durable (no cleanup runs, as after a power cut); ``step:N`` the N-th
+    time that step is reached.
+
+    Raises:
+        ConfigError: the count after ``:`` is not a positive integer.
+    """
+    target, _, count = os.environ.get(CRASH_ENV, "").strip().partition(":")
     if not target:
         return lambda step: None
+    if count and (not count.isdigit() or int(count) < 1):
+        raise ConfigError(f"{CRASH_ENV}={target}:{count}: the count after ':' must be a positive integer")
+    remaining = [int(count) if count else 1]
 
     def hook(step: str) -> None:
-        if step == target:
+        if step != target:
+            return
+        remaining[0] -= 1
+        if remaining[0] == 0:
             logger.critical("test crash point %r reached: SIGKILL", step, extra={"event": "test_crash", "step": step})
             for handler in logging.getLogger().handlers:
                 handler.flush()

@@ -1,4 +1,5 @@
-"""The post stage: at most one transaction per step, from the outbox to the MeteringOracle.
+"""The post stage: from the outbox to the MeteringOracle, up to ``submission.max_in_flight`` transactions in
+flight (nonce-ordered, sent without waiting for receipts; 1 is one transaction at a time).
 
 Two strategies implement one small interface (:class:`PostingStrategy`):
 
@@ -8,9 +9,15 @@ Two strategies implement one small interface (:class:`PostingStrategy`):
   signs the Merkle root of all its reports, ``commitRoot`` is sent, then the reports follow with
   ``proveReports`` (no signatures).
 
-:class:`Poster` runs them in a fixed order, so that whatever the mode, work in flight is finished first:
+:class:`Poster` runs them in a fixed order, so that whatever the mode, work in flight is finished first. Each
+transaction it sends is chosen by these rules, and a step repeats them while the pipeline has room:
 
-1. a transaction pending: nothing new (one in flight at a time);
+1. transactions pending, fewer than ``max_in_flight`` nonces: in batch mode, while every one of them is a
+   ``submit``, more signed batches follow them (rules 2 and 5 only, planned from the *pipeline cursors*: each
+   asset's on-chain cursor moved past the epochs of its batches in flight, and estimated against the node's
+   pending state); in root-only mode, while every one is a ``commitRoot``, the roots of the next epochs follow
+   (rules 3 and 4: each epoch's root is independent of the others, e.g. catching up after downtime); in root
+   mode (proofs wait for their root) and behind a keeper's settlement: nothing new;
 2. a *live* batch (signed or proof, stored but not landed: signed before a crash, or its transaction dropped)
    is estimated again and sent, or voided when it can no longer land;
 3. each strategy's :meth:`~PostingStrategy.resume`: a live root is committed; outside root mode, the reports
@@ -18,10 +25,20 @@ Two strategies implement one small interface (:class:`PostingStrategy`):
 4. root mode: a new root, then proofs; root-only mode: a new root alone (reports are proven at settlement);
 5. a new signed batch (in root mode only for epochs whose root is taken: a conflict, or reports aggregated
    after the root was signed).
+
+Exactly once with several in flight: every transaction is stored before it is broadcast (reconciliation
+re-attaches to it by hash and nonce after a crash, rebroadcasting one the node forgot); an asset's epochs land
+only in order, and transactions mine in nonce order. When transaction n reverts its batch is voided; when its
+nonce is taken its batch is sent again as signed, at a later nonce. Either way a later transaction carrying
+the same asset's next epochs reverts (``EpochGap``) or fails its estimate, its batch is voided and its reports
+are batched again from the chain's cursor: none lost, none posted twice. A node whose pending state leaves out
+its pool makes the batches that follow their asset's epochs in flight fail estimation: they wait for the
+receipts (independent assets still go out together).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -33,7 +50,7 @@ from oracle.outbox import BatchRow, ReportRow
 
 from oracle.daemon.context import ASSET_ERRORS, CURSOR_ERRORS, SIGNATURE_ERRORS, Blocked, ChainView, StageContext
 
-__all__ = ["Poster", "PostingStrategy", "plan_contiguous"]
+__all__ = ["Poster", "PostingStrategy", "pipeline_view", "plan_contiguous"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +100,8 @@ class PostingStrategy(ABC):
             SubmissionError: the estimate reverted (the decoded error is on the exception).
         """
         ctx = self.ctx
-        return ctx.chain.estimate_gas(ctx.tx.address, ctx.deployment.oracle, self.calldata(batch, reports))
+        block = "pending" if ctx.tx.pending() else "latest"  # behind transactions in flight: on top of them
+        return ctx.chain.estimate_gas(ctx.tx.address, ctx.deployment.oracle, self.calldata(batch, reports), block)
 
     def send(self, batch: BatchRow, reports: Sequence[Report], gas: int, view: ChainView) -> None:
         """Send ``batch`` (the transaction is stored before it is broadcast)."""
@@ -96,6 +114,28 @@ class PostingStrategy(ABC):
             gas_limit=ctx.tx.gas_limit(gas),
             head=view.block,
         )
+
+
+def pipeline_view(ctx: StageContext, view: ChainView) -> ChainView:
+    """``view`` with each asset's cursor moved past the epochs of its batches in flight (a pending ``submit``
+    or ``prove`` transaction), contiguously: the epochs a new batch starts from when it follows them in nonce
+    order. Without transactions in flight it is ``view`` itself."""
+    in_flight: dict[int, set[int]] = {}
+    for tx in ctx.tx.pending():
+        if tx.kind in ("submit", "prove") and tx.batch_id is not None:
+            for asset_id, epoch in ctx.outbox.batch(tx.batch_id).keys:
+                in_flight.setdefault(asset_id, set()).add(epoch)
+    if not in_flight:
+        return view
+    cursors = dict(view.cursors)
+    for asset_id, epochs in in_flight.items():
+        if asset_id not in cursors:
+            continue
+        epoch, started = cursors[asset_id]
+        while epoch in epochs:
+            epoch += 1
+        cursors[asset_id] = (epoch, started)
+    return dataclasses.replace(view, cursors=cursors)
 
 
 def plan_contiguous(ctx: StageContext, view: ChainView, rows: Sequence[ReportRow], limit: int) -> list[Report]:
@@ -168,10 +208,42 @@ class Poster:
         self._by_kind = {batches.kind: batches, roots.kind: roots}
 
     def post(self, view: ChainView) -> bool:
-        """Send at most one transaction. True when one was sent or is pending."""
+        """Send transactions while the pipeline has room (see the module docstring). True when one was sent or
+        is pending."""
+        pending = self.ctx.tx.pending()
+        room = self.ctx.settings.submission.max_in_flight - len({tx.nonce for tx in pending})
+        sent = 0
+        while sent < room:
+            if sent and not self.ctx.tx.pending():
+                break  # what was sent is no longer pending (its nonce was taken at once): reconcile first
+            if not self._post_one(view):
+                break
+            sent += 1
+        if sent > 1:
+            logger.info(
+                "sent %d transactions without waiting for receipts",
+                sent,
+                extra={"event": "tx_pipelined", "sent": sent, "in_flight": len(pending) + sent},
+            )
+        return sent > 0 or bool(pending)
+
+    def _post_one(self, view: ChainView) -> bool:
+        """Send the next transaction by the module docstring's rules. True when one was sent."""
         ctx = self.ctx
-        if ctx.tx.pending():
-            return True
+        pending = ctx.tx.pending()
+        if pending:
+            mode = ctx.settings.submission.mode
+            kinds = {tx.kind for tx in pending}
+            if mode == "root_only" and kinds == {"commit"}:
+                # Each epoch's root stands alone on chain: the next epochs' roots follow (catching up).
+                return self.roots.resume(view) or self.roots.post(view)
+            if mode != "batch" or kinds != {"submit"}:
+                return False  # proofs wait for their root, settlements for the reports: one at a time
+            ahead = pipeline_view(ctx, view)
+            resent = self._resend_live(ahead)
+            if resent is not None:
+                return resent
+            return self.batches.post(ahead)
         resent = self._resend_live(view)
         if resent is not None:
             return resent
@@ -183,9 +255,13 @@ class Poster:
 
     def _resend_live(self, view: ChainView) -> bool | None:
         """Send the first live batch that can still land (voiding those that cannot). True when one was sent,
-        False when the step must wait (its epochs have not ended), None when there was none to send."""
+        False when the step must wait (its epochs have not ended), None when there was none to send. A batch
+        whose transaction is pending is in flight, not live."""
         ctx = self.ctx
+        in_flight = {tx.batch_id for tx in ctx.tx.pending() if tx.batch_id is not None}
         for batch in ctx.outbox.batches(("signed", "submitted")):
+            if batch.id in in_flight:
+                continue
             problem = self._batch_problem(batch, view)
             if problem is not None:
                 ctx.void_batch(batch, problem)

@@ -1,8 +1,8 @@
 """Reloading the submission settings of a running daemon (SIGHUP): a raised fee cap without a restart.
 
 Only the ``[submission]`` table is applied (fee caps and bump, gas cap and margin, confirmations, replacement
-delay, batch size, mode); a change to any other section is named as needing a restart, and a file that does not
-load leaves the running settings as they are.
+delay, batch size, mode, transactions in flight); a change to any other section is named as needing a
+restart, and a file that does not load leaves the running settings as they are.
 """
 
 from __future__ import annotations

@@ -61,10 +61,14 @@ class RootPosting(PostingStrategy):
         return self.prove_calldata(reports)
 
     def resume(self, view: ChainView) -> bool:
-        """Commit the live roots (signed, or sent and dropped); outside root mode, also prove the reports of
-        roots committed before a switch of mode. True when a transaction was sent."""
+        """Commit the live roots (signed, or sent and dropped; not those whose commit is pending); outside root
+        mode, also prove the reports of roots committed before a switch of mode. True when a transaction was
+        sent."""
         now = time.monotonic()
+        in_flight = {tx.root_id for tx in self.ctx.tx.pending() if tx.root_id is not None}
         for root in self.ctx.outbox.roots(("signed", "submitted")):
+            if root.id in in_flight:
+                continue  # its commitRoot is pending: reconciliation follows it
             blocked = self.blocked.get(root.id)
             if blocked is not None and blocked.retry_at > now:
                 continue

@@ -16,7 +16,8 @@ __all__ = ["status_report"]
 
 def status_report(settings: OracleSettings) -> dict[str, Any]:
     """The posting mode; per asset: the last posted epoch (on-chain cursor), the outbox backlog; the pending
-    transactions; the roots still at work (root mode: signed, submitted, or committed with reports to prove).
+    transactions and how many nonces they hold (``inFlight``, at most ``maxInFlight``); the roots still at work
+    (root mode: signed, submitted, or committed with reports to prove).
 
     The chain part is omitted (with the error) when the node is unreachable; the outbox is opened read-only.
     """
@@ -31,6 +32,8 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
         "chainId": settings.chain.chain_id,
         "mode": settings.submission.mode,
         "assets": [],
+        "maxInFlight": settings.submission.max_in_flight,
+        "inFlight": 0,
         "pendingTransactions": [],
         "roots": [],
         "outbox": str(settings.outbox.path),
@@ -93,6 +96,7 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
                     "posted": posted,
                 }
             )
+        out["inFlight"] = len({tx["nonce"] for tx in out["pendingTransactions"]})
         out["rootConflicts"] = len(outbox.roots(("conflict",)))
         out["quarantined"] = len(outbox.quarantined())
         outbox.close()

@@ -1,11 +1,18 @@
 """`make bench` section: the oracle daemon end to end on Anvil.
 
-Figure: seconds from an epoch's end (the first block past it) to the receipt of the transaction that posts its
-reports, for the daemon's own loop (oracle.daemon.Daemon: refresh, aggregate from a simulated fleet, sign with a
-quorum of 2 keystores, commit to the SQLite outbox, estimate, send, reconcile the receipt), on a fresh Anvil of
-its own (the bench's node keeps serving the other sections) with the suite deployed by
-tests/oracle/chain_setup.py (scripts/deploy.py underneath). Steps run back to back: a deployed daemon adds up
-to its poll interval (``poll_interval_s``) on top.
+Figures:
+
+- seconds from an epoch's end (the first block past it) to the receipt of the transaction that posts its
+  reports, for the daemon's own loop (oracle.daemon.Daemon: refresh, aggregate from a simulated fleet, sign with
+  a quorum of 2 keystores, commit to the SQLite outbox, estimate, send, reconcile the receipt), on a fresh Anvil
+  of its own (the bench's node keeps serving the other sections) with the suite deployed by
+  tests/oracle/chain_setup.py (scripts/deploy.py underneath). Steps run back to back: a deployed daemon adds up
+  to its poll interval (``poll_interval_s``) on top.
+- catch-up throughput after downtime: a backlog of ``BACKLOG_EPOCHS`` epochs of both assets, one report per
+  transaction (``max_reports_per_tx = 1``, so that the figure counts transactions), posted by a fresh daemon on
+  the same node mining a block every ``BLOCK_TIME_S`` seconds, with ``submission.max_in_flight`` 1 (one
+  transaction at a time) and 16, each from the same chain snapshot; steps every ``POLL_S``. Reports per second
+  from the first step to the last receipt (aggregation and signing included, the same work in both runs).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from scripts.benchmarks.core import Bench
 
@@ -25,6 +33,11 @@ ROOT = Path(__file__).resolve().parents[2]
 GENESIS = 1_760_000_000
 EPOCH = 60
 EPOCHS = 8
+BACKLOG_EPOCHS = 10
+"""Epochs of backlog in the catch-up figure (two reports each)."""
+IN_FLIGHT = (1, 16)
+BLOCK_TIME_S = 1
+POLL_S = 0.1
 MNEMONIC = "test test test test test test test test test test test junk"
 
 log = logging.getLogger(__name__)
@@ -78,26 +91,24 @@ def run(bench: Bench) -> None:
             (work / f"k{i}.json").chmod(0o600)
             (work / f"k{i}.pass").chmod(0o600)
             keystores.append({"path": str(work / f"k{i}.json"), "password_file": str(work / f"k{i}.pass")})
-        settings = load_settings(
-            None,
-            {
-                "chain": {"rpc_url": node.url, "chain_id": 31337, "deployment": str(work / "31337.json")},
-                "signers": {"keystores": keystores},
-                "source": {
-                    "kind": "simulator",
-                    "scrape_interval_s": "15",
-                    "simulator": {
-                        "seed": 7,
-                        "start": GENESIS - 600,
-                        "end": GENESIS + (EPOCHS + 2) * EPOCH,
-                        "power_w": {1: 700, 2: 350},
-                    },
+        base: dict[str, Any] = {
+            "chain": {"rpc_url": node.url, "chain_id": 31337, "deployment": str(work / "31337.json")},
+            "signers": {"keystores": keystores},
+            "source": {
+                "kind": "simulator",
+                "scrape_interval_s": "15",
+                "simulator": {
+                    "seed": 7,
+                    "start": GENESIS - 600,
+                    "end": GENESIS + (EPOCHS + BACKLOG_EPOCHS + 2) * EPOCH,
+                    "power_w": {1: 700, 2: 350},
                 },
-                "assets": {"map": str(work / "assets.json")},
-                "outbox": {"path": str(work / "outbox.sqlite")},
-                "ops": {"port": None, "log_level": "WARNING"},
             },
-        )
+            "assets": {"map": str(work / "assets.json")},
+            "outbox": {"path": str(work / "outbox.sqlite")},
+            "ops": {"port": None, "log_level": "WARNING"},
+        }
+        settings = load_settings(None, base)
         quiet = logging.getLogger("oracle")
         level = quiet.level
         quiet.setLevel(logging.WARNING)
@@ -119,6 +130,9 @@ def run(bench: Bench) -> None:
                 steps.append(steps_taken)
         finally:
             daemon.close()
+        try:
+            catch_up = _catch_up(node.url, base, work)
+        finally:
             quiet.setLevel(level)
     finally:
         node.stop()
@@ -128,3 +142,57 @@ def run(bench: Bench) -> None:
     )
     bench.record("daemon.epoch_end_to_receipt_s.median", statistics.median(latencies), "s", note=note)
     bench.record("daemon.epoch_end_to_receipt_s.max", max(latencies), "s")
+    one, many = (catch_up[n] for n in IN_FLIGHT)
+    reports = 2 * BACKLOG_EPOCHS
+    note = (
+        f"{reports} reports ({BACKLOG_EPOCHS} epochs x 2 assets) one per transaction, a block every {BLOCK_TIME_S} s, "
+        f"a step every {POLL_S} s; {one[1]} vs {many[1]} transactions"
+    )
+    baseline = f"daemon.catch_up_reports_per_s.in_flight_{IN_FLIGHT[0]}"
+    bench.record(baseline, reports / one[0], "reports/s", note=note)
+    bench.compare(
+        f"daemon.catch_up_reports_per_s.in_flight_{IN_FLIGHT[1]}",
+        reports / many[0],
+        baseline,
+        reports / one[0],
+        "reports/s",
+        note=f"submission.max_in_flight = {IN_FLIGHT[1]} (the default), ratio against {IN_FLIGHT[0]}",
+    )
+
+
+def _catch_up(url: str, base: dict[str, Any], work: Path) -> dict[int, tuple[float, int]]:
+    """Seconds to post the backlog and transactions sent, for each ``IN_FLIGHT``, from the same chain snapshot."""
+    from oracle.daemon import Daemon
+    from oracle.settings import load_settings
+    from scripts.localnode import rpc_call
+
+    through = EPOCHS + BACKLOG_EPOCHS - 1
+    rpc_call(url, "evm_setNextBlockTimestamp", [GENESIS + (through + 1) * EPOCH + 1])
+    rpc_call(url, "evm_mine")
+    rpc_call(url, "evm_setAutomine", [False])
+    rpc_call(url, "evm_setIntervalMining", [BLOCK_TIME_S])
+    results: dict[int, tuple[float, int]] = {}
+    snapshot = rpc_call(url, "evm_snapshot")
+    for index, in_flight in enumerate(IN_FLIGHT):
+        if index:
+            rpc_call(url, "evm_revert", [snapshot])
+            snapshot = rpc_call(url, "evm_snapshot")
+        submission = {**base.get("submission", {}), "max_in_flight": in_flight, "max_reports_per_tx": 1}
+        settings = load_settings(
+            None, {**base, "outbox": {"path": str(work / f"catch-up-{in_flight}.sqlite")}, "submission": submission}
+        )
+        daemon = Daemon.from_settings(settings)
+        try:
+            daemon.startup_checks()
+            started = time.perf_counter()
+            deadline = started + 600
+            while not daemon.done_through(through):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the backlog was not posted in 600 s with max_in_flight {in_flight}")
+                daemon.step()
+                if not daemon.done_through(through):
+                    time.sleep(POLL_S)
+            results[in_flight] = (time.perf_counter() - started, len(daemon.outbox.transactions()))
+        finally:
+            daemon.close()
+    return results

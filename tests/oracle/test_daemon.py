@@ -8,6 +8,7 @@ import pytest
 
 from oracle.aggregate import AggregationConfig, aggregate
 from oracle.daemon import EpochAggregator, crash_hook_from_env, source_coverage_ms
+from oracle.errors import ConfigError
 from oracle.sources.recording import RecordingSource
 from oracle.sources.simulator import AssetWindow, CounterReset, FleetSimulator, GpuWindow, make_asset_map
 
@@ -86,3 +87,21 @@ def test_crash_points_only_fire_at_the_named_step(monkeypatch: pytest.MonkeyPatc
     assert killed == []
     hook("submitted")
     assert len(killed) == 1
+
+
+def test_a_counted_crash_point_fires_at_its_nth_time_and_a_bad_count_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WELLHEAD_TEST_CRASH_AFTER", "submitted:3")
+    killed = []
+    monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))
+    hook = crash_hook_from_env()
+    for _ in range(2):
+        hook("submitted")
+        hook("signed")
+    assert killed == []
+    hook("submitted")
+    assert len(killed) == 1
+    monkeypatch.setenv("WELLHEAD_TEST_CRASH_AFTER", "submitted:zero")
+    with pytest.raises(ConfigError, match="WELLHEAD_TEST_CRASH_AFTER=submitted:zero"):
+        crash_hook_from_env()

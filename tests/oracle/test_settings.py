@@ -126,6 +126,14 @@ def test_missing_keystore_password_file_is_a_clear_error(config: Path) -> None:
     ]
 
 
+def test_max_in_flight_is_16_by_default_settable_and_bounded(config: Path) -> None:
+    assert load_settings(config).submission.max_in_flight == 16
+    assert load_settings(config, {"submission": {"max_in_flight": 1}}).submission.max_in_flight == 1
+    for bad, why in ((0, "greater than or equal to 1"), (257, "less than or equal to 256")):
+        with pytest.raises(SettingsError, match=f"submission.max_in_flight: Input should be {why}"):
+            load_settings(config, {"submission": {"max_in_flight": bad}})
+
+
 def test_every_invalid_field_is_listed_without_its_value(tmp_path: Path) -> None:
     path = _write(
         tmp_path,

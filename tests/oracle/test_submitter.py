@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from oracle.errors import SubmissionError
-from oracle.submitter import FeePolicy, fit_first_group
+from oracle.outbox import Outbox
+from oracle.signer import LocalKeySigner
+from oracle.submitter import FeePolicy, TxManager, fit_first_group
 
 GWEI = 10**9
 
@@ -95,3 +98,54 @@ def test_bumps_meet_geths_ten_percent_rule(bump: str) -> None:
     old_max, old_tip = 21 * GWEI + 7, GWEI + 3
     max_fee, tip = policy.bumped(old_max, old_tip, base_fee=1, suggested_priority=0)  # type: ignore[misc]
     assert max_fee * 10 >= old_max * 11 and tip * 10 >= old_tip * 11
+
+
+class NodeNonce:
+    """A node that only answers the sender's pending nonce."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+
+    def nonce(self, address: str, block: str = "latest") -> int:
+        assert block == "pending"
+        return self.pending
+
+
+def _stored(outbox: Outbox, sender: str, nonce: int) -> int:
+    return outbox.add_transaction(
+        kind="keeper",
+        batch_id=None,
+        sender=sender,
+        nonce=nonce,
+        tx_hash=f"0x{nonce:064x}",
+        raw="0x",
+        to_address="0x" + "22" * 20,
+        data="0x",
+        gas_limit=100_000,
+        max_fee_per_gas=2,
+        max_priority_fee_per_gas=1,
+        sent_block=1,
+    )
+
+
+def test_next_nonce_follows_both_the_node_and_every_transaction_of_ours_still_pending(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    node = NodeNonce(5)
+    sender = LocalKeySigner(b"\x01" * 32)
+    txm = TxManager(node, outbox, sender, FeePolicy(10**12, 10**10), chain_id=31337)  # type: ignore[arg-type]
+    assert (txm.next_nonce(), txm.in_flight()) == (5, 0)
+    first = _stored(outbox, txm.address, 5)
+    _stored(outbox, txm.address, 6)
+    # The node forgot (or refused) both: their nonces stay ours, the next transaction goes after them.
+    assert (txm.next_nonce(), txm.in_flight()) == (7, 2)
+    # A replacement shares its nonce: still two in flight.
+    outbox.add_transaction(
+        kind="keeper", batch_id=None, sender=txm.address, nonce=5, tx_hash="0x" + "ab" * 32, raw="0x",
+        to_address="0x" + "22" * 20, data="0x", gas_limit=100_000, max_fee_per_gas=3, max_priority_fee_per_gas=2,
+        sent_block=2, replaces=first,
+    )
+    assert (txm.next_nonce(), txm.in_flight()) == (7, 2)
+    # Another sender of the key went further: the node's pending nonce wins.
+    node.pending = 9
+    assert txm.next_nonce() == 9
+    outbox.close()

@@ -75,3 +75,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, tsdb: Path) -> Iterator
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=[1, 16], ids=lambda n: f"max_in_flight={n}")
+def max_in_flight(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Runs a fault test twice: one transaction at a time (the daemon's behaviour before the pipeline) and 16 in
+    flight (the default), through the environment, which in-process and subprocess daemons both read."""
+    monkeypatch.setenv("WELLHEAD_SUBMISSION__MAX_IN_FLIGHT", str(request.param))
+    return int(request.param)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from live_kit import (
     EPOCH,
     GENESIS,
@@ -31,6 +32,8 @@ from oracle.chain import ChainClient
 from oracle.daemon import Daemon
 from oracle.models import Report
 from oracle.settings import load_settings
+
+pytestmark = pytest.mark.usefixtures("max_in_flight")
 
 
 def _status(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:

@@ -41,7 +41,7 @@ from oracle.models import Report
 from oracle.settings import load_settings
 from oracle.sources.base import Metric
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("max_in_flight")]
 
 
 def _health(port: int) -> tuple[int, dict[str, object]]:

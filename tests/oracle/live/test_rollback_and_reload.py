@@ -26,7 +26,7 @@ from oracle.daemon import Daemon
 from oracle.models import Report
 from oracle.settings import load_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("max_in_flight")]
 
 
 def _post_through(daemon: Daemon, epoch: int, steps: int = 12) -> None:

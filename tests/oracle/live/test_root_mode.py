@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
 from live_kit import (
     EPOCH,
@@ -46,6 +47,8 @@ from oracle.settings import load_settings
 from oracle.signer import LocalKeySigner, sign_sorted
 from oracle.sources.recording import RecordingSource
 from oracle.sources.simulator import AssetWindow, FleetSimulator, GpuWindow, make_asset_map
+
+pytestmark = pytest.mark.usefixtures("max_in_flight")
 
 ASSET_IDS = (1, 2, 3)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from live_kit import (
     EPOCH,
     GENESIS,
@@ -26,6 +27,8 @@ from oracle.metrics import HealthState, OpsServer, OracleMetrics
 from oracle.models import Report
 from oracle.publication import DirectorySource, EpochPublication, HttpSource
 from oracle.roots import build_epoch_tree
+
+pytestmark = pytest.mark.usefixtures("max_in_flight")
 
 EPOCHS = (0, 1, 2)
 ASSETS = (1, 2)
