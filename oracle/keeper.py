@@ -261,8 +261,8 @@ class Keeper:
             return result
         batch_size, per_leaf = self._batch_size(runs[0])
         batches = [batch for run in runs for batch in run.batches(batch_size)]
-        logger.info("settling %d reports in %d runs, %d batches of up to %d leaves (about %d gas a leaf)",
-                    result.planned, len(runs), len(batches), batch_size, per_leaf)
+        logger.info("settling %d reports in %d runs, %d batches of up to %d leaves (budgeting %d gas a leaf, "
+                    "twice the estimate)", result.planned, len(runs), len(batches), batch_size, per_leaf)
         self._send_all(batches, per_leaf, result)
         return result
 
