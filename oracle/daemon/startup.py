@@ -87,16 +87,18 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
                 threshold,
                 extra={"event": "quorum_unreachable"},
             )
-        cursors: dict[int, tuple[int, bool]] = {}
+        # O(1) round trips for any fleet: cursorsOf in chunks, statusOf in JSON-RPC batches (one call per
+        # asset took 140 s at 12,500 assets)
+        statuses = ctx.chain.asset_statuses(ctx.asset_ids)
+        cursors = ctx.chain.cursors(ctx.asset_ids)
         for asset_id in ctx.asset_ids:
-            status = ctx.chain.asset_status(asset_id)
+            status = statuses[asset_id]
             if status == "None":
                 raise StartupCheckError(
                     "unknown_asset",
                     f"asset {asset_id} of {cfg.assets.map} is not registered in the AssetRegistry "
                     f"{ctx.chain.asset_registry()}",
                 )
-            cursors[asset_id] = ctx.chain.cursor(asset_id)
             if not cursors[asset_id][1]:
                 raise StartupCheckError(
                     "reporting_not_started",
