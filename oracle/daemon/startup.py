@@ -11,7 +11,7 @@ from oracle.sources.base import MetricSource
 from oracle.submitter import FeePolicy, TxManager
 
 from oracle.daemon.context import StageContext
-from oracle.daemon.epochs import gpus_seen, source_coverage_ms
+from oracle.daemon.epochs import source_coverage_ms
 
 __all__ = ["run_startup_checks"]
 
@@ -191,7 +191,7 @@ def _check_series(ctx: StageContext, source: MetricSource, next_epochs: dict[int
             ends.setdefault(end, []).append(asset_id)
         silent: list[int] = []
         for end, asset_ids in sorted(ends.items()):
-            seen = gpus_seen(source.fetch(end - span_ms, end))
+            seen = ctx.aggregator.gpus_seen(end - span_ms, end)  # in groups of assets for a large fleet
             silent += [a for a in asset_ids if not any(u in seen for u in ctx.assets.assets[a].gpus)]
     except SourceError as exc:
         raise StartupCheckError("source_unreachable", f"the metric source {source.name} is unusable: {exc}") from None
