@@ -379,6 +379,32 @@ class ChainClient:
         value = int(self.call("statusOf", asset_id, to=self.asset_registry())[0])
         return ASSET_STATUS[value] if value < len(ASSET_STATUS) else str(value)
 
+    def asset_statuses(self, asset_ids: Sequence[int], chunk: int = 1_000) -> dict[int, str]:
+        """``AssetRegistry.statusOf`` of every asset, as names: the registry has no batched view, so the calls
+        go ``chunk`` to a JSON-RPC batch (one HTTP round trip per chunk instead of one per asset).
+
+        Raises:
+            ChainUnavailable: the node is unreachable.
+            SubmissionError: a call failed (the node's error, naming the asset).
+        """
+        fn = FUNCTIONS["statusOf"]
+        registry = self.asset_registry()
+        ids = list(asset_ids)
+        result: dict[int, str] = {}
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+
+            def run(part: list[int] = part) -> list[Any]:
+                payload = [("eth_call", [{"to": registry, "data": "0x" + fn.encode(a).hex()}, "latest"]) for a in part]
+                return list(self.w3.provider.make_batch_request(payload))  # type: ignore[attr-defined]
+
+            for asset_id, reply in zip(part, self._rpc("statusOf", run), strict=True):
+                if "error" in reply or "result" not in reply:
+                    raise SubmissionError(f"statusOf({asset_id}) failed: {reply.get('error')}")
+                value = int(fn.decode(bytes.fromhex(str(reply["result"]).removeprefix("0x")))[0])
+                result[asset_id] = ASSET_STATUS[value] if value < len(ASSET_STATUS) else str(value)
+        return result
+
     # --- transactions -------------------------------------------------------------------------------
 
     def check_submit_abi(self) -> None:

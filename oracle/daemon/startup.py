@@ -11,7 +11,7 @@ from oracle.sources.base import MetricSource
 from oracle.submitter import FeePolicy, TxManager
 
 from oracle.daemon.context import StageContext
-from oracle.daemon.epochs import gpus_seen, source_coverage_ms
+from oracle.daemon.epochs import source_coverage_ms
 
 __all__ = ["run_startup_checks"]
 
@@ -87,16 +87,18 @@ def run_startup_checks(ctx: StageContext, source: MetricSource, fees: FeePolicy)
                 threshold,
                 extra={"event": "quorum_unreachable"},
             )
-        cursors: dict[int, tuple[int, bool]] = {}
+        # O(1) round trips for any fleet: cursorsOf in chunks, statusOf in JSON-RPC batches (one call per
+        # asset took 140 s at 12,500 assets)
+        statuses = ctx.chain.asset_statuses(ctx.asset_ids)
+        cursors = ctx.chain.cursors(ctx.asset_ids)
         for asset_id in ctx.asset_ids:
-            status = ctx.chain.asset_status(asset_id)
+            status = statuses[asset_id]
             if status == "None":
                 raise StartupCheckError(
                     "unknown_asset",
                     f"asset {asset_id} of {cfg.assets.map} is not registered in the AssetRegistry "
                     f"{ctx.chain.asset_registry()}",
                 )
-            cursors[asset_id] = ctx.chain.cursor(asset_id)
             if not cursors[asset_id][1]:
                 raise StartupCheckError(
                     "reporting_not_started",
@@ -189,7 +191,7 @@ def _check_series(ctx: StageContext, source: MetricSource, next_epochs: dict[int
             ends.setdefault(end, []).append(asset_id)
         silent: list[int] = []
         for end, asset_ids in sorted(ends.items()):
-            seen = gpus_seen(source.fetch(end - span_ms, end))
+            seen = ctx.aggregator.gpus_seen(end - span_ms, end)  # in groups of assets for a large fleet
             silent += [a for a in asset_ids if not any(u in seen for u in ctx.assets.assets[a].gpus)]
     except SourceError as exc:
         raise StartupCheckError("source_unreachable", f"the metric source {source.name} is unusable: {exc}") from None

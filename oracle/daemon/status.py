@@ -47,7 +47,7 @@ def status_report(settings: OracleSettings) -> dict[str, Any]:
             retries=0,
         )
         try:
-            cursors = {a: chain.cursor(a) for a in sorted(assets.assets)}
+            cursors = chain.cursors(sorted(assets.assets))  # cursorsOf: O(1) calls for any fleet
             block = chain.latest_block()
             out["chainTime"] = block.timestamp
             out["block"] = block.number

@@ -19,7 +19,11 @@ the sizes listed in ``WELLHEAD_BENCH_FLEET_SIZES``):
 - ``fleet.epoch_end_to_root_s.<N>`` and ``fleet.epoch_end_to_all_settled_s.<N>`` (worst epoch; goals 60 s and
   15 min at 12,500 assets), from the block past the epoch's end to the root's receipt in the outbox and to the
   keeper's last receipt;
-- ``fleet.daemon_peak_rss_mib.<N>``: the daemon process's peak resident memory (VmHWM).
+- ``fleet.daemon_peak_rss_mib.<N>``: the daemon process's peak resident memory (VmHWM);
+- ``fleet.setup_s.<N>`` and ``fleet.run_s.<N>``: the set-up's wall time (suite and assets, before the first
+  epoch ends) and the whole size's wall time, set-up included (not goals: they show what a run costs).
+
+The daemon logs at INFO to ``daemon.log`` in the run's work directory (named in this section's log).
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ def record(bench: Bench, results: dict[int, dict[str, float]]) -> None:
         bench.record(f"fleet.epoch_end_to_root_s.{n}", r["to_root_s"], "s", goal="<= 60")
         bench.record(f"fleet.epoch_end_to_all_settled_s.{n}", r["to_settled_s"], "s", goal="<= 900")
         bench.record(f"fleet.daemon_peak_rss_mib.{n}", r["peak_rss_mib"], "MiB")
+        bench.record(f"fleet.setup_s.{n}", r["setup_s"], "s",
+                     note=f"suite + {n + TWINS} assets (fleet_setup.py); the assets' transactions "
+                          f"{r['setup_assets_s']:.0f} s")
+        bench.record(f"fleet.run_s.{n}", r["run_s"], "s", note="this size's wall time, set-up included")
 
 
 def run_fleet(size: int) -> dict[str, float]:
@@ -102,10 +110,14 @@ def run_fleet(size: int) -> dict[str, float]:
     daemon_key, peer_key = signer_keys[0], signer_keys[1]
     keeper_signer = LocalKeySigner(bytes(keys[3].key))
     work = Path(tempfile.mkdtemp(prefix=f"wellhead-fleet-{size}-"))
+    log.info("fleet of %d assets: work directory %s", size, work)
+    run_started = time.perf_counter()
     node = start_anvil(timestamp=GENESIS + 1, log_dir=work, gas_limit=60_000_000, extra_args=["--prune-history"])
     peer_server = None
     try:
+        setup_started = time.perf_counter()
         setup = _setup(node.url, work, [k.address for k in signer_keys], size)
+        setup_s = time.perf_counter() - setup_started
         fleet_ids = setup["fleet"]
         assets = make_asset_map(seed=11, genesis=GENESIS, epoch_length=EPOCH,
                                 gpus_per_asset=dict.fromkeys(fleet_ids, 8))
@@ -125,7 +137,9 @@ def run_fleet(size: int) -> dict[str, float]:
         config = _write_settings(work, node.url, setup["deployment"], daemon_key, (start, end, power), publish,
                                  peer_server.url)
         rpc_call(node.url, "anvil_setBalance", [keeper_signer.address, hex(10**24)])
-        return _drive(node.url, work, config, publish, setup, keeper_signer, [daemon_key, peer_key])
+        figures = _drive(node.url, work, config, publish, setup, keeper_signer, [daemon_key, peer_key])
+        return {**figures, "setup_s": setup_s, "setup_assets_s": float(setup["setup_s"]["assets"]),
+                "run_s": time.perf_counter() - run_started}
     finally:
         if peer_server is not None:
             peer_server.stop()
@@ -138,12 +152,14 @@ def _setup(url: str, work: Path, signers: list[str], size: int) -> dict[str, Any
         [sys.executable, str(ROOT / "scripts" / "benchmarks" / "fleet_setup.py"), "--rpc-url", url, "--out",
          str(work), "--genesis", str(GENESIS), "--epoch-length", str(EPOCH), "--signers", ",".join(signers),
          "--threshold", "2", "--assets", str(size), "--twins", str(TWINS), "--term", str(EPOCHS + 1)],
-        cwd=ROOT, capture_output=True, text=True, check=False, timeout=7_200,
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=1_800,
     )
     if done.returncode != 0:
         raise RuntimeError(f"fleet setup failed: {done.stderr[-3000:]}")
-    log.info("fleet of %d assets deployed in %.0f s", size, time.perf_counter() - started)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    log.info("fleet of %d assets deployed in %.0f s (suite %.0f s, assets %.0f s)", size,
+             time.perf_counter() - started, summary["setup_s"]["suite"], summary["setup_s"]["assets"])
+    return summary
 
 
 def _write_settings(work: Path, url: str, deployment: str, key: Any, simulator: tuple[int, int, dict[int, int]],
@@ -178,7 +194,7 @@ map = "{work / 'assets.json'}"
 path = "{work / 'outbox.sqlite'}"
 [ops]
 port = 0
-log_level = "WARNING"
+log_level = "INFO"
 [submission]
 mode = "root_only"
 publish_dir = "{publish}"
