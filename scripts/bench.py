@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "reports" / ("bench-smoke.json" if args.smoke else "bench.json")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from scripts.localnode import attach_brownie, load_project
+    from scripts.localnode import attach_brownie, exit_on_sigterm, load_project
 
+    exit_on_sigterm()  # a stopped bench stops its nodes and daemons too
     loaded = load_project()
     # no states on disk: thousands of blocks of a large state would write gigabytes to ~/.foundry/anvil/tmp
     node = start_anvil(gas_limit=60_000_000, max_persisted_states=0)

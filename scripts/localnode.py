@@ -113,6 +113,16 @@ class LocalNode:
             return "(no log)"
 
 
+def exit_on_sigterm() -> None:
+    """Turns SIGTERM into ``SystemExit(143)``, so that a script stopped with ``kill`` (or by ``timeout``) runs its
+    ``finally`` blocks and stops the nodes and processes it started, instead of leaving them behind."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 def start_anvil(
     port: int | None = None,
     *,

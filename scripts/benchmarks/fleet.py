@@ -357,5 +357,8 @@ def _vm_hwm_kib(pid: int) -> int:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sys.path.insert(0, str(ROOT))
+    from scripts.localnode import exit_on_sigterm
+
+    exit_on_sigterm()  # a stopped run stops its daemon, co-signer and Anvil too
     figures = {n: run_fleet(n) for n in sizes()}
     print(json.dumps(figures, indent=1))
