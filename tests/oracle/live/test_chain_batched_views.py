@@ -37,3 +37,25 @@ def test_asset_statuses_of_no_assets_is_empty(client: ChainClient) -> None:
 def test_cursors_match_the_per_asset_view(client: ChainClient) -> None:
     ids = [1, 2, 3]
     assert client.cursors(ids, chunk=2) == {a: client.cursor(a) for a in ids}
+
+
+def test_cursors_in_several_chunks_take_one_round_trip(client: ChainClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = client.w3.provider
+    batches: list[int] = []
+    calls: list[str] = []
+    real_batch, real_request = provider.make_batch_request, provider.make_request
+
+    def counting_batch(requests):  # type: ignore[no-untyped-def]
+        batches.append(len(requests))
+        return real_batch(requests)
+
+    def counting_request(method, params):  # type: ignore[no-untyped-def]
+        calls.append(method)
+        return real_request(method, params)
+
+    monkeypatch.setattr(provider, "make_batch_request", counting_batch)
+    monkeypatch.setattr(provider, "make_request", counting_request)
+    cursors = client.cursors([1, 2, 3, 1, 2], chunk=2)
+    assert batches == [3]  # three chunks of cursorsOf, one HTTP request
+    assert calls == []
+    assert cursors == {a: client.cursor(a) for a in (1, 2, 3)}
