@@ -264,6 +264,29 @@ class ChainClient:
 
         return fn.decode(self._rpc(name, run))
 
+    def _call_batch(self, name: str, target: str, calls: list[tuple[Any, ...]],
+                    describe: Callable[[int], str]) -> list[tuple[Any, ...]]:
+        """``eth_call`` of ``name`` on ``target`` once per argument tuple in ``calls``, all in one JSON-RPC batch
+        (one HTTP round trip); the decoded results in order.
+
+        Raises:
+            ChainUnavailable: the node is unreachable.
+            SubmissionError: a call failed (``describe(i)`` names call ``i``, with the node's error).
+        """
+        fn = FUNCTIONS[name]
+
+        def run() -> list[Any]:
+            payload = [("eth_call", [{"to": target, "data": "0x" + fn.encode(*args).hex()}, "latest"])
+                       for args in calls]
+            return list(self.w3.provider.make_batch_request(payload))  # type: ignore[attr-defined]
+
+        decoded = []
+        for i, reply in enumerate(self._rpc(name, run)):
+            if "error" in reply or "result" not in reply:
+                raise SubmissionError(f"{describe(i)} failed: {reply.get('error')}")
+            decoded.append(fn.decode(bytes.fromhex(str(reply["result"]).removeprefix("0x"))))
+        return decoded
+
     # --- chain --------------------------------------------------------------------------------------
 
     def chain_id(self) -> int:
@@ -335,18 +358,9 @@ class ChainClient:
         if len(parts) <= 1:
             replies = [self.call("cursorsOf", part)[0] for part in parts]
         else:
-            fn = FUNCTIONS["cursorsOf"]
-
-            def run() -> list[Any]:
-                payload = [("eth_call", [{"to": self.oracle, "data": "0x" + fn.encode(part).hex()}, "latest"])
-                           for part in parts]
-                return list(self.w3.provider.make_batch_request(payload))  # type: ignore[attr-defined]
-
-            replies = []
-            for part, reply in zip(parts, self._rpc("cursorsOf", run), strict=True):
-                if "error" in reply or "result" not in reply:
-                    raise SubmissionError(f"cursorsOf of assets {part[0]}..{part[-1]} failed: {reply.get('error')}")
-                replies.append(fn.decode(bytes.fromhex(str(reply["result"]).removeprefix("0x")))[0])
+            decoded = self._call_batch("cursorsOf", self.oracle, [(part,) for part in parts],
+                                       lambda i: f"cursorsOf of assets {parts[i][0]}..{parts[i][-1]}")
+            replies = [values[0] for values in decoded]
         result: dict[int, tuple[int, bool]] = {}
         for part, rows in zip(parts, replies, strict=True):
             for asset_id, (next_epoch, started) in zip(part, rows, strict=True):
@@ -407,21 +421,14 @@ class ChainClient:
             ChainUnavailable: the node is unreachable.
             SubmissionError: a call failed (the node's error, naming the asset).
         """
-        fn = FUNCTIONS["statusOf"]
         registry = self.asset_registry()
         ids = list(asset_ids)
         result: dict[int, str] = {}
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-
-            def run(part: list[int] = part) -> list[Any]:
-                payload = [("eth_call", [{"to": registry, "data": "0x" + fn.encode(a).hex()}, "latest"]) for a in part]
-                return list(self.w3.provider.make_batch_request(payload))  # type: ignore[attr-defined]
-
-            for asset_id, reply in zip(part, self._rpc("statusOf", run), strict=True):
-                if "error" in reply or "result" not in reply:
-                    raise SubmissionError(f"statusOf({asset_id}) failed: {reply.get('error')}")
-                value = int(fn.decode(bytes.fromhex(str(reply["result"]).removeprefix("0x")))[0])
+            decoded = self._call_batch("statusOf", registry, [(a,) for a in part],
+                                       lambda i, part=part: f"statusOf({part[i]})")
+            for asset_id, (value,) in zip(part, decoded, strict=True):
                 result[asset_id] = ASSET_STATUS[value] if value < len(ASSET_STATUS) else str(value)
         return result
 
